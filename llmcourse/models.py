@@ -1,0 +1,356 @@
+r"""The embedded default model and tokenizer, and the door to any Hugging Face model.
+
+* :func:`build_tokenizer` — a real byte-level BPE ``PreTrainedTokenizerFast`` trained (in about a
+  second) on the task world's text and the prompt templates, with distinct ``<pad>``, ``<bos>``,
+  ``<eos>`` (PAD ≠ EOS, so EOS stays a learned target) and a chat template;
+* :func:`tiny_config` — a Llama-style decoder config (≈0.8M parameters by default) that
+  ``AutoModelForCausalLM`` and ``AutoModelForSequenceClassification`` (``num_labels=1``) both accept;
+* :func:`base_model_path` — the **base model**: the tiny decoder pre-trained on the task world's plain
+  text, built reproducibly from a seed on first use (≈30 s on 2 CPU cores) and cached on disk;
+* :func:`load_tokenizer` / :func:`load_model` — the embedded default when no name is given, any Hugging
+  Face model name or local folder otherwise.
+
+Device placement and mixed precision live in one place, :mod:`llmcourse.training`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from llmcourse import tasks, templates
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+BASE_VERSION = "v1"  # bump when the recipe below changes: it is part of the cache key
+DEFAULT_SEED = 0
+
+
+class ModelLoadError(ValueError):
+    """A model or tokenizer could not be loaded; the message names it and the fix."""
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+def _tokenizer_corpus(seed: int) -> list[str]:
+    rng = random.Random(seed)
+    text = tasks.pretraining_text(4000, rng)
+    for rec in tasks.instruction_records(600, rng):
+        text.append(templates.alpaca_prompt(rec["instruction"], rec["input"]) + rec["output"])
+        text.append(templates.simple_prompt(rec["instruction"], rec["input"]) + " " + rec["output"])
+    return text
+
+
+def build_tokenizer(seed: int = DEFAULT_SEED, vocab_size: int = 512):
+    """Train the embedded byte-level BPE tokenizer (deterministic for a given seed and vocab size).
+
+    Byte-level means any UTF-8 text is encodable (Dolly, chat data, emoji), so the same tokenizer
+    serves user datasets; merges are learned on the task world and the templates, so those are short.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = [PAD, BOS, EOS, *templates.CHAT_ROLE_TOKENS]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_tokenizer_corpus(seed), trainer=trainer)
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, bos_token=BOS, eos_token=EOS,
+                                 additional_special_tokens=list(templates.CHAT_ROLE_TOKENS))
+    hf.chat_template = templates.CHAT_TEMPLATE
+    hf.padding_side = "right"  # training batches; generation switches to left explicitly
+    hf.model_max_length = 256
+    return hf
+
+
+def check_tokenizer(tokenizer) -> None:
+    """Raise a clear error when a tokenizer lacks what the course's pipelines need."""
+    name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+    if tokenizer.eos_token_id is None:
+        raise ModelLoadError(f"tokenizer {name!r} has no EOS token; set tokenizer.eos_token (e.g. '</s>') "
+                             "so responses can end")
+    if tokenizer.pad_token_id is None:
+        raise ModelLoadError(f"tokenizer {name!r} has no pad token; call llmcourse.models.ensure_pad_token"
+                             "(tokenizer, model) to add one")
+
+
+def ensure_pad_token(tokenizer, model=None, pad_token: str = PAD) -> bool:
+    """Give a tokenizer a pad token distinct from EOS (adding it and resizing ``model``'s embeddings).
+
+    Returns ``True`` when a token was added. Reusing EOS as PAD would mask EOS out of the labels and
+    the model would never learn to stop — so we add a new token instead.
+    """
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return False
+    tokenizer.add_special_tokens({"pad_token": pad_token})
+    if model is not None:
+        model.resize_token_embeddings(len(tokenizer))
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return True
+
+
+# --------------------------------------------------------------------------- model config
+
+
+def tiny_config(tokenizer=None, *, hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4,
+                intermediate_size: int | None = None, max_position_embeddings: int = 256, **overrides):
+    """A Llama-style decoder config sized for a CPU (defaults: 4 layers × 128 wide ≈ 0.8M params).
+
+    Usable with ``AutoModelForCausalLM.from_config`` and, with ``num_labels=1``,
+    ``AutoModelForSequenceClassification.from_config`` (a reward or value model).
+    """
+    from transformers import LlamaConfig
+
+    tokenizer = tokenizer or load_tokenizer()
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size={hidden_size} must be divisible by num_heads={num_heads}")
+    cfg = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or 3 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=max_position_embeddings,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+        attention_dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    cfg.update(overrides)
+    return LlamaConfig(**cfg)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- the base model
+
+
+def cache_dir() -> Path:
+    """Where built artefacts live: ``$LLMCOURSE_CACHE`` or ``~/.cache/llmcourse``."""
+    return Path(os.environ.get("LLMCOURSE_CACHE") or Path.home() / ".cache" / "llmcourse")
+
+
+BASE_RECIPE = dict(seed=DEFAULT_SEED, vocab_size=512, hidden_size=128, num_layers=4, num_heads=4,
+                   n_sentences=20_000, steps=400, batch_size=64, learning_rate=4e-3, warmup=40)
+
+
+def _recipe_key(recipe: dict) -> str:
+    blob = json.dumps({"version": BASE_VERSION, **recipe}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def pretrain_base_model(out_dir: str | Path, recipe: dict | None = None, progress: bool = True) -> dict:
+    r"""Pre-train the tiny decoder on the task world's plain text and save it with its tokenizer.
+
+    Next-token cross-entropy on whole sentences, $\mathcal{L} = -\frac{1}{T}\sum_t \log p_\theta(x_t \mid x_{<t})$,
+    AdamW with linear warm-up and cosine decay. Seeded: the same recipe gives the same weights on the
+    same machine and library versions. Returns build facts (seconds, parameters, final loss).
+    """
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM
+
+    r = {**BASE_RECIPE, **(recipe or {})}
+    t0 = time.perf_counter()
+    tokenizer = build_tokenizer(r["seed"], r["vocab_size"])
+    config = tiny_config(tokenizer, hidden_size=r["hidden_size"], num_layers=r["num_layers"], num_heads=r["num_heads"])
+    texts = tasks.pretraining_text(r["n_sentences"], seed=r["seed"] + 1)
+    enc = tokenizer([tokenizer.bos_token + t + tokenizer.eos_token for t in texts], add_special_tokens=False)["input_ids"]
+    gen = torch.Generator().manual_seed(r["seed"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(r["seed"])  # transformers initialises weights from the global RNG: fork it
+        model = AutoModelForCausalLM.from_config(config)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=r["learning_rate"], weight_decay=0.01, betas=(0.9, 0.95))
+
+    def lr_at(step: int) -> float:
+        if step < r["warmup"]:
+            return (step + 1) / r["warmup"]
+        progress_ = (step - r["warmup"]) / max(1, r["steps"] - r["warmup"])
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    losses = []
+    bar = tqdm(range(r["steps"]), desc="pre-training base model", disable=not progress)
+    for step in bar:
+        idx = torch.randint(len(enc), (r["batch_size"],), generator=gen).tolist()
+        batch = [enc[i] for i in idx]
+        width = max(len(x) for x in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, x in enumerate(batch):
+            ids[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    facts = {"recipe": r, "version": BASE_VERSION, "seconds": round(time.perf_counter() - t0, 2),
+             "parameters": count_parameters(model), "final_loss": float(sum(losses[-20:]) / 20),
+             "torch": torch.__version__}
+    (out_dir / "llmcourse_build.json").write_text(json.dumps(facts, indent=2))
+    return facts
+
+
+def base_model_path(progress: bool = True) -> Path:
+    """The cached base model's folder, building it first if needed (atomic: a half-built folder
+    is never mistaken for a complete one)."""
+    key = _recipe_key(BASE_RECIPE)
+    final = cache_dir() / f"base-{BASE_VERSION}-{key}"
+    if (final / "llmcourse_build.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".building-{key}-", dir=final.parent))
+    try:
+        pretrain_base_model(tmp, progress=progress)
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished first: keep theirs
+            if not (final / "llmcourse_build.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _resolve(name_or_path: str | Path | None) -> str:
+    if name_or_path is None or str(name_or_path) in ("", "embedded", "default"):
+        return str(base_model_path())
+    return str(name_or_path)
+
+
+def _friendly_load_error(name: str, exc: Exception) -> ModelLoadError:
+    p = Path(name)
+    if p.exists():
+        return ModelLoadError(f"{name}: cannot load a model/tokenizer from this folder ({type(exc).__name__}: {exc}); "
+                              "it should hold config.json and weights, as written by save_pretrained()")
+    if name.startswith((".", "/", "~")) or os.sep in name and not name.count("/") == 1:
+        return ModelLoadError(f"{name}: no such folder; pass an existing local path or a Hugging Face model name")
+    return ModelLoadError(f"{name!r} is not a local folder and could not be fetched from the Hugging Face Hub "
+                          f"({type(exc).__name__}). It needs a download: run once on a machine with internet "
+                          "access (or `huggingface-cli download NAME`), then pass the local folder. "
+                          "With no argument the embedded offline model is used.")
+
+
+def load_tokenizer(name_or_path: str | Path | None = None, *, padding_side: str = "right"):
+    """The embedded tokenizer (no argument) or any Hugging Face tokenizer, with ``padding_side`` set."""
+    from transformers import AutoTokenizer
+
+    if name_or_path is None:
+        name = str(base_model_path())
+    else:
+        name = _resolve(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except Exception as exc:  # noqa: BLE001 — re-raised with the fix
+        raise _friendly_load_error(name, exc) from exc
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_model(name_or_path: str | Path | None = None, *, kind: str = "causal", dtype: torch.dtype | None = None):
+    """Load the embedded base model (no argument) or any Hugging Face model, in eval mode.
+
+    ``kind="causal"`` → ``AutoModelForCausalLM``; ``kind="reward"`` → ``AutoModelForSequenceClassification``
+    with one output (a scalar score head; newly initialised when the checkpoint is a plain LM).
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    name = _resolve(name_or_path)
+    if kind not in ("causal", "reward"):
+        raise ValueError(f"kind must be 'causal' or 'reward', got {kind!r}")
+    try:
+        if kind == "causal":
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        else:
+            from transformers.utils import logging as hf_logging
+
+            level = hf_logging.get_verbosity()
+            hf_logging.set_verbosity_error()  # "score.weight newly initialised" is expected here
+            try:
+                model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1, dtype=dtype)
+            finally:
+                hf_logging.set_verbosity(level)
+    except Exception as exc:  # noqa: BLE001
+        raise _friendly_load_error(name, exc) from exc
+    if model.config.pad_token_id is None:
+        try:
+            tok = load_tokenizer(name)
+            model.config.pad_token_id = tok.pad_token_id
+        except ModelLoadError:
+            pass
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _with_bos(tokenizer, text: str) -> str:
+    bos = tokenizer.bos_token
+    return text if not bos or text.startswith(bos) else bos + text
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 16, do_sample: bool = False,
+             temperature: float = 1.0, batch_size: int = 64, seed: int | None = None,
+             add_bos: bool = True) -> list[str]:
+    """Complete each prompt; returns only the new text, cut at EOS.
+
+    Prompts are **left-padded** (so every row's last prompt token sits at the same position and new
+    tokens follow it), with ``position_ids`` derived from the attention mask by ``generate`` itself.
+    """
+    device = next(model.parameters()).device
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    out: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chunk = [_with_bos(tokenizer, p) for p in prompts[start : start + batch_size]] if add_bos else list(prompts[start : start + batch_size])
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=tokenizer.eos_token_id, do_sample=do_sample)
+            if do_sample:
+                gen_kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+            with torch.random.fork_rng(devices=[]):  # sampling draws from the global RNG: fork it
+                if seed is not None:
+                    torch.manual_seed(seed + start)
+                ids = model.generate(**enc, **gen_kwargs)[:, enc["input_ids"].shape[1]:]
+            for row in ids.tolist():
+                if tokenizer.eos_token_id in row:
+                    row = row[: row.index(tokenizer.eos_token_id)]
+                out.append(tokenizer.decode(row, skip_special_tokens=True))
+    finally:
+        tokenizer.padding_side = old_side
+    return out

@@ -1,0 +1,101 @@
+"""Shared training plumbing: device and precision in one place, schedules, progress, checkpoints.
+
+Every trainer (SFT, reward model, PPO) builds its :class:`accelerate.Accelerator` with
+:func:`make_accelerator`, so the same loop runs on a CPU, one GPU with bf16 autocast, or several
+processes under ``accelerate launch`` / ``torchrun`` — the launcher, not this code, decides.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU (Apple ``mps`` is left to Accelerate's own detection)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_mixed_precision(mixed_precision: str = "auto") -> str:
+    """``"auto"`` → ``"bf16"`` on a CUDA device that supports it, else ``"no"`` (fp32 on CPU)."""
+    if mixed_precision not in ("auto", "no", "bf16", "fp16"):
+        raise ValueError(f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {mixed_precision!r}")
+    if mixed_precision != "auto":
+        return mixed_precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, cpu: bool = False):
+    """The one place a trainer gets its device, precision and process group from."""
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=resolve_mixed_precision(mixed_precision),
+                       gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
+
+
+def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -> float:
+    r"""Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``min_ratio``.
+
+    $m(s) = \frac{s+1}{w}$ for $s < w$, else $m_{\min} + (1-m_{\min})\,\tfrac12\bigl(1+\cos\pi\frac{s-w}{S-w}\bigr)$.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int, min_ratio: float = 0.1):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, warmup_steps=warmup_steps, total_steps=total_steps, min_ratio=min_ratio)
+    )
+
+
+def progress(iterable: Iterable, *, desc: str, accelerator=None, total: int | None = None, enabled: bool = True):
+    """A tqdm bar on the main process only (other ranks stay quiet)."""
+    from tqdm.auto import tqdm
+
+    main = accelerator is None or accelerator.is_main_process
+    return tqdm(iterable, desc=desc, total=total, disable=not (enabled and main), dynamic_ncols=True)
+
+
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Set every dropout probability to 0 (RLHF needs deterministic log-probs for the same tokens)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    for name in ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout"):
+        if hasattr(model, "config") and hasattr(model.config, name):
+            setattr(model.config, name, 0.0)
+    return model
+
+
+def save_checkpoint(model, tokenizer, path: str | Path, accelerator=None, *, overwrite: bool = False) -> Path | None:
+    """Save weights (safetensors) and tokenizer on the main process only; returns the folder there.
+
+    Refuses to write into a non-empty folder unless ``overwrite`` (a user's files are never replaced
+    silently).
+    """
+    path = Path(path)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return None
+        model = accelerator.unwrap_model(model)
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"{path}: folder exists and is not empty; choose another path or pass overwrite=True")
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+    return path
+
+
+def world_info() -> dict:
+    """Rank / world size as set by a launcher (for logs and tests)."""
+    return {"rank": int(os.environ.get("RANK", 0)), "world_size": int(os.environ.get("WORLD_SIZE", 1))}
