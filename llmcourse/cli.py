@@ -1,0 +1,146 @@
+"""The ``llmcourse`` command: ``demo``, ``doctor``, ``build-base``, and ``course build|check|run|grade``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from llmcourse.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(model=args.model, data=args.data, output=args.output, seed=args.seed,
+                        quick=args.quick, force=args.force))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from llmcourse import models, training
+
+    rows = [("python", platform.python_version()), ("torch", torch.__version__)]
+    for mod in ("transformers", "tokenizers", "accelerate", "numpy", "scipy", "matplotlib", "nbgrader", "nltk", "trl"):
+        try:
+            m = __import__(mod)
+            rows.append((mod, getattr(m, "__version__", "?")))
+        except ImportError:
+            rows.append((mod, "not installed"))
+    rows.append(("device", str(training.default_device())))
+    rows.append(("mixed precision (auto)", training.resolve_mixed_precision("auto")))
+    rows.append(("cpu threads", str(torch.get_num_threads())))
+    rows.append(("cache", str(models.cache_dir())))
+    built = sorted(models.cache_dir().glob("base-*/llmcourse_build.json"))
+    rows.append(("base model", str(built[-1].parent) if built else "not built yet (built on first use, ~1 min)"))
+    try:
+        from llmcourse import augment
+
+        rows.append(("WordNet (NLTK)", augment.wordnet_status()))
+    except (ImportError, AttributeError):
+        rows.append(("WordNet (NLTK)", "augment module not available"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _cmd_build_base(args: argparse.Namespace) -> int:
+    from llmcourse import models
+
+    if args.output:
+        out = Path(args.output)
+        if out.exists() and any(out.iterdir()):
+            raise SystemExit(f"llmcourse: {out}: folder exists and is not empty; choose another --output")
+        facts = models.pretrain_base_model(out)
+        print(f"base model written to {out} in {facts['seconds']} s ({facts['parameters']:,} parameters)")
+    else:
+        print(models.base_model_path())
+    return 0
+
+
+def _cmd_course(args: argparse.Namespace) -> int:
+    from llmcourse import course
+
+    root = course.find_course_root(args.course)
+    if args.action == "build":
+        for p in course.build(root, assignments=args.assignments or None):
+            print(f"generated {p.relative_to(root)}")
+    elif args.action == "check":
+        problems = course.release_diff(root)
+        for line in problems:
+            print(line)
+        if problems:
+            return 1
+        print("notebooks/ is in sync with solutions/")
+    elif args.action == "run":
+        for nb_path in args.assignments:
+            nb, timings = course.execute(nb_path)
+            total = sum(t for _, t in timings)
+            print(f"{nb_path}: {total:.1f} s; slowest cells: " + ", ".join(f"#{i} {t:.1f}s" for i, t in timings[:3]))
+            for i, text in course.stderr_outputs(nb):
+                print(f"  stderr in cell #{i}: {text!r}")
+    elif args.action == "grade":
+        if not args.assignments:
+            raise SystemExit("llmcourse course grade: pass the submissions folder (<student>/<assignment>/<notebook>.ipynb)")
+        scores = course.grade(args.assignments[0], root=root, timeout=args.timeout)
+        for s in scores:
+            flags = f"  [{'; '.join(s.flagged)}]" if s.flagged else ""
+            manual = "  (+ manual grading pending)" if s.needs_manual_grade else ""
+            print(f"{s.student:<20} {s.assignment:<22} {s.score:g}/{s.max_score:g}{manual}{flags}")
+        if args.csv:
+            course.write_scores_csv(scores, Path(args.csv))
+            print(f"scores written to {args.csv}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llmcourse", description="The data and objectives of LLM post-training, as a graded course.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the main job on the embedded default and write a report")
+    d.add_argument("--model", help="Hugging Face model name or local folder (default: the embedded base model)")
+    d.add_argument("--data", help="Alpaca / Dolly / chat / preference JSON or JSONL file (default: the task world)")
+    d.add_argument("--output", default="demo-report", help="report folder (default: ./demo-report)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quick", action="store_true", help="a fast setting (for tests and a first look)")
+    d.add_argument("--force", action="store_true", help="replace an earlier llmcourse report at --output")
+    d.set_defaults(func=_cmd_demo)
+
+    doc = sub.add_parser("doctor", help="versions, device, caches, optional data")
+    doc.set_defaults(func=_cmd_doctor)
+
+    b = sub.add_parser("build-base", help="build (or locate) the embedded base model")
+    b.add_argument("--output", help="write a fresh build here instead of the cache")
+    b.set_defaults(func=_cmd_build_base)
+
+    c = sub.add_parser("course", help="nbgrader course tooling")
+    c.add_argument("action", choices=["build", "check", "run", "grade"],
+                   help="build: regenerate notebooks/ from solutions/; check: are they in sync; "
+                        "run NOTEBOOK...: execute and time; grade SUBMISSIONS: autograde a folder")
+    c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run) or the submissions folder (grade)")
+    c.add_argument("--course", help="course folder (default: this checkout)")
+    c.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds when grading")
+    c.add_argument("--csv", help="write grades to this CSV file")
+    c.set_defaults(func=_cmd_course)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("llmcourse: interrupted; no report was left behind", file=sys.stderr)
+        return 130
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        print(f"llmcourse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Shared fixtures. The embedded base model is built once per machine (cached) and shared by all tests."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from llmcourse import models
+
+    return models.load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def base_model():
+    from llmcourse import models
+
+    return models.load_model()
+
+
+@pytest.fixture()
+def tiny_model(tokenizer):
+    """A small randomly initialised causal LM on the embedded tokenizer (fast unit tests)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmcourse import models
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return AutoModelForCausalLM.from_config(models.tiny_config(tokenizer, hidden_size=32, num_layers=1, num_heads=2)).eval()
