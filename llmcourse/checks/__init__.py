@@ -187,11 +187,21 @@ def _calls_reference(student: Callable, reference: Callable) -> bool:
     ref_name = getattr(reference, "__name__", None)
     if code is None or ref_name is None:
         return False
-    names = set(code.co_names)
-    # `from llmcourse.x import f` then `return f(...)` leaves `f` in co_names; a student's own
-    # function of the same name does not reference itself unless it recurses.
+    # `from llmcourse.x import f` then `return f(...)`: `f` is a global, or a closure variable when
+    # imported inside an enclosing function; `x.f(...)` leaves `f` in co_names with module `x` global.
+    # A student's own function of the same name does not reference itself unless it recurses.
+    for cell in getattr(student, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is reference:
+                return True
+        except ValueError:  # empty cell
+            continue
+    if ref_name not in code.co_names:
+        return False
     glob = getattr(student, "__globals__", {})
-    return ref_name in names and glob.get(ref_name) is reference
+    if glob.get(ref_name) is reference:
+        return True
+    return any(inspect.ismodule(v) and getattr(v, ref_name, None) is reference for v in glob.values())
 
 
 def _unchanged(a: Any, b: Any) -> bool:

@@ -38,8 +38,8 @@ def check_exact_match(fn, *, hidden: bool = False) -> None:
     cases = [
         Case((["4 1 3"], ["4 1 3"]), label="one exact answer"),
         Case(([" 4 1 3\n", "7"], ["4 1 3", "8"]), label="leading space and newline"),
-        Case((["4 1 3 9", "2"], ["4 1 3", "2"]), label="answer plus extra tokens"),
-        Case((["1  2 3", "5", "6"], ["1 2 3", "5", "0"]), label="double space inside"),
+        Case((["4 1 3 9", "2", "5"], ["4 1 3", "2", "6"]), label="answer plus extra tokens"),
+        Case((["1  2 3", "5 ", "6"], ["1 2 3", "5", "0"]), label="double space inside"),
     ]
     if hidden:
         import random

@@ -1,0 +1,88 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from llmcourse import cli, report
+from llmcourse.training import resolve_mixed_precision, warmup_cosine
+
+
+def test_atomic_report_dir_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "rep"
+    with pytest.raises(KeyboardInterrupt):
+        with report.atomic_report_dir(out) as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise KeyboardInterrupt
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_report_refuses_user_folder_even_with_force(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(report.OutputExistsError, match="not an llmcourse report"):
+        with report.atomic_report_dir(out, force=True):
+            pass
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_report_replaced_only_with_force(tmp_path):
+    out = tmp_path / "rep"
+    with report.atomic_report_dir(out) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(report.OutputExistsError, match="--force"):
+        with report.atomic_report_dir(out):
+            pass
+    with report.atomic_report_dir(out, force=True) as tmp:
+        (tmp / "b.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == [report.MARKER, "b.txt"]
+
+
+def test_demo_quick_writes_a_complete_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["base"]["instruction_exact_match"] <= 0.1
+    assert (out / "exact_match.png").stat().st_size > 1000 and (out / "report.md").exists()
+    assert cli.main(["demo", "--quick", "--output", str(out)]) == 2  # exists: refused
+    assert "--force" in capsys.readouterr().err
+
+
+def test_demo_bad_model_path_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["demo", "--quick", "--model", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such folder" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_course_command_outside_a_course_says_so(tmp_path, capsys):
+    assert cli.main(["course", "check", "--course", str(tmp_path)]) == 2
+    assert "not an nbgrader course" in capsys.readouterr().err
+
+
+def test_doctor_runs(capsys):
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "device" in out
+
+
+def test_console_script_entry_point():
+    r = subprocess.run([sys.executable, "-m", "llmcourse.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "demo" in r.stdout and "course" in r.stdout
+
+
+def test_warmup_cosine_schedule_by_hand():
+    assert warmup_cosine(0, warmup_steps=10, total_steps=110) == pytest.approx(0.1)
+    assert warmup_cosine(9, warmup_steps=10, total_steps=110) == pytest.approx(1.0)
+    assert warmup_cosine(60, warmup_steps=10, total_steps=110, min_ratio=0.0) == pytest.approx(0.5)
+    assert warmup_cosine(110, warmup_steps=10, total_steps=110, min_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_mixed_precision_auto_is_fp32_on_cpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        assert resolve_mixed_precision("auto") == "no"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        resolve_mixed_precision("fp8")
