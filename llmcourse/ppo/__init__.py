@@ -1,0 +1,42 @@
+r"""Stage 3 of the course: RLHF with PPO and a per-token KL penalty.
+
+* :mod:`llmcourse.ppo.functional` — the math (log-probs, KL estimators, KL-penalised rewards, GAE,
+  whitening, clipped policy and value losses, the adaptive KL controller);
+* :mod:`llmcourse.ppo.rollout` — prompts → sampled responses → log-probs, values and scores;
+* :mod:`llmcourse.ppo.trainer` — :func:`train_ppo` and :class:`PPOConfig`.
+
+Everything a notebook needs is re-exported here: ``from llmcourse.ppo import train_ppo, gae_advantages``.
+"""
+
+from llmcourse.ppo.functional import (
+    AdaptiveKLController,
+    FixedKLController,
+    adaptive_kl_update,
+    approx_kl,
+    clip_fraction,
+    clipped_policy_loss,
+    clipped_value_loss,
+    entropy_from_logits,
+    gae_advantages,
+    kl_penalized_rewards,
+    kl_per_token,
+    last_token_index,
+    logprobs_from_logits,
+    masked_mean,
+    masked_sum,
+    masked_var,
+    masked_whiten,
+    penalize_missing_eos,
+    sequence_kl,
+    truncate_after_eos,
+)
+from llmcourse.ppo.rollout import Rollout, collect_rollout
+from llmcourse.ppo.trainer import PolicyAndValue, PPOConfig, evaluate, prompts_from_records, train_ppo
+
+__all__ = [
+    "AdaptiveKLController", "FixedKLController", "adaptive_kl_update", "approx_kl", "clip_fraction",
+    "clipped_policy_loss", "clipped_value_loss", "entropy_from_logits", "gae_advantages",
+    "kl_penalized_rewards", "kl_per_token", "last_token_index", "logprobs_from_logits", "masked_mean",
+    "masked_sum", "masked_var", "masked_whiten", "penalize_missing_eos", "sequence_kl", "truncate_after_eos",
+    "Rollout", "collect_rollout", "PolicyAndValue", "PPOConfig", "evaluate", "prompts_from_records", "train_ppo",
+]

@@ -1,0 +1,310 @@
+r"""PPO for RLHF, the model glue: prompts → sampled responses → log-probs, values and scores.
+
+One rollout, step by step (each step a function below):
+
+1. :func:`encode_prompts` + :func:`left_pad` — prompts become ids (BOS prepended) padded on the
+   **left**, so every row's last prompt token sits in the same column and generation continues right
+   after it;
+2. :func:`sample_responses` — ``model.generate`` samples with plain temperature sampling
+   (``top_k=0``, ``top_p=1``: the policy whose log-probs PPO uses is exactly the distribution
+   sampled from), then :func:`~llmcourse.ppo.functional.truncate_after_eos` cuts each response after
+   its first EOS and builds the response mask;
+3. :func:`join` — prompt + response as one (B, P + T) batch with ``position_ids`` that follow the
+   attention mask (left padding would otherwise shift every position);
+4. :func:`response_logprobs` (policy and reference), :func:`token_values` (value model) and
+   :func:`sequence_scores` (reward model, read at the last real token) — all without gradients here;
+   the trainer calls the first two again, with gradients, in the update.
+
+Column $t$ of every (B, T) tensor refers to response token $a_t$: ``logprobs[:, t]`` is
+$\log\pi(a_t\mid s_t)$, computed from the logits at position $P - 1 + t$ of the joined sequence (the
+position that *predicted* $a_t$), and ``values[:, t]`` is $V(s_t)$ read at the same position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import time
+
+import torch
+
+from llmcourse.ppo import functional as F
+
+__all__ = [
+    "Rollout", "encode_prompts", "left_pad", "sample_responses", "join", "position_ids_from_mask",
+    "response_logits", "response_logprobs", "token_values", "sequence_scores", "same_tokenizer",
+    "check_reward_tokenizer", "score_responses", "collect_rollout",
+]
+
+
+@dataclass
+class Rollout:
+    """One batch of experience. Shapes: ``B`` rows, ``P`` prompt columns, ``T`` response columns."""
+
+    query_ids: torch.Tensor  # (B, P) left-padded prompt ids (BOS first)
+    query_mask: torch.Tensor  # (B, P) 1 on prompt tokens
+    response_ids: torch.Tensor  # (B, T) right-padded after the first EOS
+    response_mask: torch.Tensor  # (B, T) 1 on response tokens, EOS included
+    has_eos: torch.Tensor  # (B,) bool: the response ended with EOS (not the length limit)
+    logprobs: torch.Tensor  # (B, T) log π_old(a_t | s_t), temperature-scaled
+    ref_logprobs: torch.Tensor  # (B, T) log π_ref(a_t | s_t), same temperature
+    values: torch.Tensor  # (B, T) V_old(s_t)
+    scores: torch.Tensor  # (B,) reward-model score r_φ(x, y) as the RM gave it
+    entropy: torch.Tensor  # (B, T) policy entropy at each response position (a diagnostic)
+    prompts: list[str] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)  # seconds: "generate" (sampling), "score" (forward passes)
+
+    def __len__(self) -> int:
+        return self.query_ids.shape[0]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def encode_prompts(tokenizer, prompts: Sequence[str], add_bos: bool = True) -> list[list[int]]:
+    """Token ids of each prompt, with the tokenizer's BOS prepended once (as in SFT and ``models.generate``).
+
+    Empty prompts are refused: with nothing to condition on, the "state" of the first action is
+    undefined and the reward model cannot judge an answer to no question.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, got a single string; wrap it: [prompt]")
+    out = []
+    bos = tokenizer.bos_token_id if add_bos else None
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise TypeError(f"prompts[{i}] is {type(p).__name__}, expected str (the formatted prompt text)")
+        if not p.strip():
+            raise ValueError(f"prompts[{i}] is empty; every PPO prompt needs text to respond to")
+        ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        if bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        out.append(ids)
+    return out
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device=None):
+    """Pad on the left to the longest sequence. Returns ``(ids, mask)``, both (B, P) long."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        if len(s):
+            ids[i, width - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    r"""Positions that count real tokens only: $p_j = \sum_{i \le j} m_i - 1$ (0 on left padding),
+    the same rule ``generate`` uses, so a left-padded row gets the positions it would have alone.
+    Shapes: (B, L) -> (B, L)."""
+    return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
+def join(query_ids, query_mask, response_ids, response_mask):
+    """Prompt + response as one batch: ``(input_ids, attention_mask, position_ids)``, each (B, P + T)."""
+    input_ids = torch.cat([query_ids, response_ids], dim=1)
+    attention_mask = torch.cat([query_mask, response_mask], dim=1).long()
+    return input_ids, attention_mask, position_ids_from_mask(attention_mask)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@torch.no_grad()
+def sample_responses(model, tokenizer, query_ids, query_mask, *, response_length: int, temperature: float = 1.0,
+                     seed: int = 0, do_sample: bool = True):
+    r"""Sample one response per prompt, $a_t \sim \mathrm{softmax}(z_t/\tau)$ — no top-k, no top-p —
+    and cut it after its first EOS (``do_sample=False``: greedy decoding, for evaluation).
+
+    ``generate`` draws from the global RNG, so it runs inside ``torch.random.fork_rng`` seeded with
+    ``seed``: the caller's random state is untouched and the same seed gives the same responses.
+    Returns ``(response_ids, response_mask, has_eos)`` with ``T = response_length`` columns.
+    """
+    sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
+    devices = [query_ids.device] if query_ids.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        out = model.generate(
+            input_ids=query_ids, attention_mask=query_mask, max_new_tokens=response_length,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling,
+        )
+    response = out[:, query_ids.shape[1]:]
+    if response.shape[1] < response_length:  # every row stopped early: pad to a fixed width
+        pad = torch.full((response.shape[0], response_length - response.shape[1]), tokenizer.pad_token_id,
+                         dtype=response.dtype, device=response.device)
+        response = torch.cat([response, pad], dim=1)
+    return F.truncate_after_eos(response, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def response_logits(model, query_ids, query_mask, response_ids, response_mask) -> torch.Tensor:
+    r"""Logits that predicted each response token: position $P - 1 + t$ of the joined sequence for
+    $a_t$. Only the last $T + 1$ positions go through the LM head (``logits_to_keep``).
+    Shapes: query (B, P), response (B, T) -> (B, T, V)."""
+    input_ids, attention_mask, position_ids = join(query_ids, query_mask, response_ids, response_mask)
+    T = response_ids.shape[1]
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                logits_to_keep=T + 1, use_cache=False)
+    return out.logits[:, :-1, :]
+
+
+def response_logprobs(model, query_ids, query_mask, response_ids, response_mask, temperature: float,
+                      with_entropy: bool = False):
+    r"""$\log\pi(a_t \mid s_t)$ for every response token (temperature-scaled), shape (B, T);
+    with ``with_entropy=True`` also the per-position entropy (B, T)."""
+    logits = response_logits(model, query_ids, query_mask, response_ids, response_mask)
+    logp = F.logprobs_from_logits(logits, response_ids, temperature)
+    if with_entropy:
+        return logp, F.entropy_from_logits(logits, temperature)
+    return logp
+
+
+def _backbone_and_head(model):
+    """The transformer trunk and the scalar head of a ``*ForSequenceClassification`` model."""
+    prefix = getattr(model, "base_model_prefix", None)
+    backbone = getattr(model, prefix, None) if prefix else None
+    head = getattr(model, "score", None)
+    if backbone is None or head is None:
+        raise TypeError(f"{type(model).__name__} is not a reward/value model with a per-token scalar head "
+                        "(expected an AutoModelForSequenceClassification with num_labels=1, which has "
+                        "`.score`); load one with llmcourse.models.load_model(path, kind='reward')")
+    if getattr(head, "out_features", 1) != 1:
+        raise ValueError(f"{type(model).__name__}.score outputs {head.out_features} numbers; a reward/value "
+                         "model needs num_labels=1")
+    return backbone, head
+
+
+def _token_scores(model, input_ids, attention_mask, position_ids) -> torch.Tensor:
+    """The scalar head applied at every position: (B, L)."""
+    backbone, head = _backbone_and_head(model)
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                      use_cache=False).last_hidden_state
+    return head(hidden).squeeze(-1).float()
+
+
+def token_values(value_model, query_ids, query_mask, response_ids, response_mask) -> torch.Tensor:
+    r"""$V(s_t)$ for every response position: the value head read at position $P - 1 + t$ (the last
+    token of $s_t$). Shapes: query (B, P), response (B, T) -> (B, T)."""
+    input_ids, attention_mask, position_ids = join(query_ids, query_mask, response_ids, response_mask)
+    P = query_ids.shape[1]
+    return _token_scores(value_model, input_ids, attention_mask, position_ids)[:, P - 1 : -1]
+
+
+def sequence_scores(reward_model, input_ids, attention_mask) -> torch.Tensor:
+    r"""The reward model's score $r_\phi(x, y)$, read at the **last real token** of each row (padding
+    on either side is fine: positions follow the mask). Shapes: (B, L) -> (B,)."""
+    scores = _token_scores(reward_model, input_ids, attention_mask, position_ids_from_mask(attention_mask))
+    last = F.last_token_index(attention_mask)
+    return scores.gather(1, last.unsqueeze(1)).squeeze(1)
+
+
+# --------------------------------------------------------------------------- the reward model's tokenizer
+
+
+def same_tokenizer(a, b) -> bool:
+    """True when two tokenizers map text to the same ids (same vocabulary and special tokens)."""
+    if a is b:
+        return True
+    return (a.get_vocab() == b.get_vocab() and a.bos_token_id == b.bos_token_id
+            and a.eos_token_id == b.eos_token_id and a.pad_token_id == b.pad_token_id)
+
+
+def check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer=None) -> bool:
+    """Decide how responses reach the reward model; returns ``True`` when they must be re-tokenised.
+
+    Same tokenizer (or none given) → the policy's ids are scored directly. A different
+    ``reward_tokenizer`` → responses are decoded to text and re-tokenised with it. No
+    ``reward_tokenizer`` but a reward model whose vocabulary size differs from the policy's → a clear
+    error (its ids would mean different tokens)."""
+    if reward_tokenizer is not None:
+        return not same_tokenizer(tokenizer, reward_tokenizer)
+    rm_vocab = getattr(reward_model.config, "vocab_size", None)
+    if rm_vocab is not None and rm_vocab < len(tokenizer):
+        raise ValueError(f"the reward model has a vocabulary of {rm_vocab} tokens but the policy's tokenizer has "
+                         f"{len(tokenizer)}: they were not trained with the same tokenizer. Pass the reward model's "
+                         "own tokenizer as reward_tokenizer=... so responses are re-tokenised as text")
+    return False
+
+
+def score_responses(reward_model, reward_tokenizer, prompts: Sequence[str], responses: Sequence[str],
+                    has_eos: torch.Tensor, device=None) -> torch.Tensor:
+    """Score text with a reward model that has its own tokenizer: ``BOS + prompt + response (+ EOS if
+    the policy emitted one)``, prompt and response tokenised separately, right-padded. Shapes -> (B,)."""
+    rows = []
+    for p, r, eos in zip(prompts, responses, has_eos.tolist()):
+        ids = encode_prompts(reward_tokenizer, [p])[0] + reward_tokenizer(r, add_special_tokens=False)["input_ids"]
+        if eos:
+            ids.append(reward_tokenizer.eos_token_id)
+        rows.append(ids)
+    width = max(len(r) for r in rows)
+    pad = reward_tokenizer.pad_token_id if reward_tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return sequence_scores(reward_model, ids.to(device), mask.to(device))
+
+
+def _check_scores(scores: torch.Tensor, prompts: Sequence[str], responses: Sequence[str]) -> None:
+    bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+    if bad:
+        i = bad[0]
+        raise ValueError(f"the reward model returned a non-finite score ({scores[i].item()}) for row(s) {bad[:5]}"
+                         f"{' …' if len(bad) > 5 else ''}, e.g. prompt {prompts[i][-60:]!r} → response "
+                         f"{responses[i][:60]!r}. A NaN score would poison every advantage in the batch; check the "
+                         "reward model's weights (NaN after training?) and its dtype")
+
+
+# --------------------------------------------------------------------------- one rollout
+
+
+@torch.no_grad()
+def collect_rollout(policy, ref_model, value_model, reward_model, tokenizer, prompts: Sequence[str], *,
+                    response_length: int, temperature: float, seed: int, reward_tokenizer=None,
+                    forward_batch_size: int | None = None) -> Rollout:
+    """Sample responses to ``prompts`` with ``policy`` and compute everything PPO needs from them.
+
+    ``forward_batch_size`` splits the scoring forward passes into chunks (memory); the result does
+    not depend on it. The reward model's raw scores are returned; penalties are the trainer's job.
+    Non-finite scores raise a ``ValueError`` naming the rows.
+    """
+    device = next(policy.parameters()).device
+    t0 = time.perf_counter()
+    query_ids, query_mask = left_pad(encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
+    response_ids, response_mask, has_eos = sample_responses(
+        policy, tokenizer, query_ids, query_mask, response_length=response_length, temperature=temperature, seed=seed)
+    t1 = time.perf_counter()
+    retokenize = check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
+
+    n = len(prompts)
+    step = forward_batch_size or n
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logprobs", "entropy", "ref_logprobs", "values", "scores")}
+    for s in range(0, n, step):
+        q, qm, r, rm = query_ids[s:s + step], query_mask[s:s + step], response_ids[s:s + step], response_mask[s:s + step]
+        logp, ent = response_logprobs(policy, q, qm, r, rm, temperature, with_entropy=True)
+        parts["logprobs"].append(logp)
+        parts["entropy"].append(ent)
+        parts["ref_logprobs"].append(response_logprobs(ref_model, q, qm, r, rm, temperature))
+        parts["values"].append(token_values(value_model, q, qm, r, rm))
+        if not retokenize:
+            ids, mask, _ = join(q, qm, r, rm)
+            parts["scores"].append(sequence_scores(reward_model, ids, mask))
+    out = {k: torch.cat(v) for k, v in parts.items() if v}
+    responses = tokenizer.batch_decode(response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id),
+                                       skip_special_tokens=True)
+    if retokenize:
+        out["scores"] = score_responses(reward_model, reward_tokenizer, prompts, responses, has_eos, device)
+    _check_scores(out["scores"], prompts, responses)
+    m = response_mask.float()
+    return Rollout(query_ids=query_ids, query_mask=query_mask, response_ids=response_ids, response_mask=response_mask,
+                   has_eos=has_eos, logprobs=out["logprobs"] * m, ref_logprobs=out["ref_logprobs"] * m,
+                   values=out["values"] * m, scores=out["scores"], entropy=out["entropy"] * m,
+                   prompts=list(prompts), responses=responses,
+                   timings={"generate": t1 - t0, "score": time.perf_counter() - t1})

@@ -1,0 +1,413 @@
+r"""PPO for RLHF, the trainer: :func:`train_ppo` reads top to bottom like one iteration of the algorithm.
+
+Every iteration (a "step"):
+
+1. **rollout** — sample ``batch_size`` prompts, let the policy answer them (temperature sampling,
+   cut after EOS), and score every response token with the policy, the frozen reference (the SFT
+   model), the value model, and the whole response with the reward model
+   (:func:`llmcourse.ppo.rollout.collect_rollout`);
+2. **rewards** — $r_t = -\beta\,\log\frac{\pi_\theta}{\pi_{\mathrm{ref}}}$ on every token plus the score
+   at the last one (:func:`~llmcourse.ppo.functional.kl_penalized_rewards`);
+3. **advantages** — GAE($\gamma$, $\lambda$), then whitened over the batch's real tokens;
+4. **update** — ``num_ppo_epochs`` passes over the batch in ``num_mini_batches`` shuffled minibatches,
+   each minimising $\mathcal{L}^{\text{CLIP}} + c_v\,\mathcal{L}^{V}$, gradients clipped;
+5. **controller** — $\beta$ moves toward the KL target (adaptive) or stays (fixed).
+
+The four exercise functions of notebook 03 can be swapped in (``rewards_fn``, ``advantages_fn``,
+``policy_loss_fn``, ``kl_update_fn``): a student's implementation then trains the real model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from llmcourse import tasks, templates, training
+from llmcourse.ppo import functional as F
+from llmcourse.ppo import rollout as R
+
+__all__ = ["PPOConfig", "PolicyAndValue", "train_ppo", "evaluate", "prompts_from_records"]
+
+
+@dataclass
+class PPOConfig:
+    """Settings of :func:`train_ppo`. Names follow TRL's ``PPOConfig`` where TRL has the concept."""
+
+    learning_rate: float = 3e-5
+    """AdamW learning rate shared by policy and value model (constant). The embedded tiny model
+    learns well at ~1e-4; TRL's default for real models is 3e-6."""
+    max_steps: int = 20
+    """PPO iterations (one rollout batch + its update each)."""
+    batch_size: int = 32
+    """Prompts per iteration per process (TRL derives it as per_device_train_batch_size ×
+    gradient_accumulation_steps × num_mini_batches)."""
+    num_mini_batches: int = 2
+    """Minibatches the rollout batch is split into for each PPO epoch."""
+    num_ppo_epochs: int = 4
+    """Passes over each rollout batch (TRL's default 4)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping (global L2 norm over policy and value parameters)."""
+    response_length: int = 16
+    """Maximum new tokens per response; a response that reaches it without EOS counts as "no EOS"."""
+    temperature: float = 1.0
+    """Sampling temperature; log-probs everywhere (rollout, reference, update) use logits / temperature."""
+    kl_coef: float = 0.05
+    """β, the KL penalty coefficient (the starting value when ``adaptive_kl`` is on). TRL: 0.05."""
+    adaptive_kl: bool = False
+    """Move β with the adaptive controller of Ziegler et al. toward ``target_kl``."""
+    target_kl: float = 6.0
+    """Adaptive controller's target for the mean per-sequence KL (nats). Note: in old TRL versions a
+    field of this name meant early stopping; here it is the controller's target (TRL-classic's ``target``)."""
+    horizon: float = 10_000.0
+    """Adaptive controller's horizon H: β changes by a factor 1 + e·n/H per batch of n sequences."""
+    cliprange: float = 0.2
+    """ε of the clipped policy objective."""
+    cliprange_value: float = 0.2
+    """ε_v of the clipped value loss."""
+    vf_coef: float = 0.1
+    """Weight c_v of the value loss in the total loss."""
+    gamma: float = 1.0
+    """Discount γ (1: the score at the end counts fully for every token)."""
+    lam: float = 0.95
+    """GAE λ."""
+    whiten_rewards: bool = False
+    """Scale (not shift) the per-token rewards to unit variance before GAE."""
+    missing_eos_penalty: float | None = None
+    """Subtracted from the score of every response that hit ``response_length`` without EOS (None: off)."""
+    eval_steps: int = 5
+    """Evaluate (greedy decoding on ``eval_data``: exact match, RM score) every this many steps, and
+    always before the first and after the last step; 0 = only before and after."""
+    logging_steps: int = 1
+    """Append a history entry every this many steps."""
+    seed: int = 0
+    """Seeds prompt sampling, generation and minibatch shuffling (no global RNG is touched)."""
+    mixed_precision: str = "auto"
+    """Passed to :func:`llmcourse.training.make_accelerator` (bf16 on CUDA, fp32 on CPU)."""
+    progress: bool = True
+    """Show a tqdm bar (main process only)."""
+
+    def __post_init__(self):
+        def positive(name, integer=False):
+            v = getattr(self, name)
+            if integer and (not isinstance(v, int) or isinstance(v, bool)):
+                raise TypeError(f"PPOConfig.{name} must be an int, got {v!r}")
+            if not v > 0:
+                raise ValueError(f"PPOConfig.{name} must be > 0, got {v!r}")
+
+        for name in ("max_steps", "batch_size", "num_mini_batches", "num_ppo_epochs", "response_length", "logging_steps"):
+            positive(name, integer=True)
+        for name in ("learning_rate", "max_grad_norm", "temperature", "target_kl", "horizon", "cliprange",
+                     "cliprange_value"):
+            positive(name)
+        if self.batch_size % self.num_mini_batches:
+            raise ValueError(f"PPOConfig.batch_size={self.batch_size} is not divisible by num_mini_batches="
+                             f"{self.num_mini_batches}; choose a batch size that is a multiple of it")
+        if self.kl_coef < 0:
+            raise ValueError(f"PPOConfig.kl_coef must be >= 0 (0 turns the KL penalty off), got {self.kl_coef}")
+        if self.adaptive_kl and self.kl_coef == 0:
+            raise ValueError("PPOConfig.adaptive_kl with kl_coef=0 can never move β (it is multiplicative); "
+                             "start from a positive kl_coef")
+        for name in ("gamma", "lam"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"PPOConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.vf_coef < 0:
+            raise ValueError(f"PPOConfig.vf_coef must be >= 0, got {self.vf_coef}")
+        if self.missing_eos_penalty is not None and self.missing_eos_penalty < 0:
+            raise ValueError(f"PPOConfig.missing_eos_penalty must be >= 0 or None, got {self.missing_eos_penalty}")
+        if self.eval_steps < 0:
+            raise ValueError(f"PPOConfig.eval_steps must be >= 0, got {self.eval_steps}")
+
+
+class PolicyAndValue(torch.nn.Module):
+    """The two trained models under one module, so one optimizer and one ``accelerator.prepare``
+    (and, under DDP, one gradient all-reduce) cover both."""
+
+    def __init__(self, policy, value_model):
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+
+    def forward(self, query_ids, query_mask, response_ids, response_mask):
+        """Returns ``(logits (B, T, V), values (B, T))`` for the response positions."""
+        logits = R.response_logits(self.policy, query_ids, query_mask, response_ids, response_mask)
+        values = R.token_values(self.value_model, query_ids, query_mask, response_ids, response_mask)
+        return logits, values
+
+
+# --------------------------------------------------------------------------- data
+
+
+def prompts_from_records(records: Sequence[Mapping[str, str]], template: Callable[[str, str], str] = templates.alpaca_prompt):
+    """Task-world / Alpaca records → ``[{"prompt": template(instruction, input), "answer": output}]``,
+    the form :func:`train_ppo` takes for ``eval_data`` (and whose prompts it can train on)."""
+    out = []
+    for i, rec in enumerate(records):
+        for key in ("instruction", "output"):
+            if not isinstance(rec.get(key), str):
+                raise ValueError(f"records[{i}]: missing or non-string field {key!r} (found {sorted(rec)}); "
+                                 "each record needs 'instruction', 'input' (may be empty) and 'output'")
+        out.append({"prompt": template(rec["instruction"], rec.get("input", "") or ""), "answer": rec["output"]})
+    return out
+
+
+def _check_prompts(prompts) -> list[str]:
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+        raise TypeError("prompts must be a list of prompt strings (or of {'prompt': ...} dicts)")
+    out = []
+    for i, p in enumerate(prompts):
+        if isinstance(p, Mapping):
+            p = p.get("prompt")
+        if not isinstance(p, str) or not p.strip():
+            raise ValueError(f"prompts[{i}] is {p!r}; every PPO prompt must be a non-empty string")
+        out.append(p)
+    if not out:
+        raise ValueError("prompts is empty; PPO needs prompts to sample responses for")
+    return out
+
+
+def _check_eval_data(eval_data):
+    if eval_data is None:
+        return None
+    out = []
+    for i, rec in enumerate(eval_data):
+        if not isinstance(rec, Mapping) or not isinstance(rec.get("prompt"), str) or not isinstance(rec.get("answer"), str):
+            raise ValueError(f"eval_data[{i}] must be a dict with string 'prompt' and 'answer' (got {rec!r}); "
+                             "build it with llmcourse.ppo.prompts_from_records(records)")
+        out.append(rec)
+    if not out:
+        raise ValueError("eval_data is empty; pass None to skip evaluation")
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int, reward_tokenizer=None,
+             batch_size: int = 64, accelerator=None) -> dict[str, float]:
+    """Greedy answers to ``eval_data`` prompts: exact match against ``answer``, mean reward-model score,
+    mean response length (tokens, EOS included) and EOS rate. Under several processes each scores its
+    share and the results are gathered."""
+    from accelerate.utils import gather_object
+
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    mine = list(eval_data)[rank::world]
+    device = next(policy.parameters()).device
+    retokenize = R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
+    rows: list[tuple[float, float, float, float]] = []
+    for s in range(0, len(mine), batch_size):
+        chunk = mine[s:s + batch_size]
+        prompts = [r["prompt"] for r in chunk]
+        q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
+        ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length, do_sample=False)
+        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+        if retokenize:
+            scores = R.score_responses(reward_model, reward_tokenizer, prompts, texts, has_eos, device)
+        else:
+            joined, joined_mask, _ = R.join(q, qm, ids, mask)
+            scores = R.sequence_scores(reward_model, joined, joined_mask)
+        for rec, text, sc, n, eos in zip(chunk, texts, scores.tolist(), mask.sum(-1).tolist(), has_eos.tolist()):
+            rows.append((float(tasks.normalize(text) == tasks.normalize(rec["answer"])), sc, float(n), float(eos)))
+    if world > 1:
+        rows = gather_object(rows)
+    n = max(1, len(rows))
+    em, sc, ln, eos = (sum(col) / n for col in zip(*rows)) if rows else (math.nan,) * 4
+    return {"exact_match": em, "eval_score": sc, "eval_length": ln, "eval_eos_rate": eos}
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+def _frozen(model, device):
+    model = training.disable_dropout(model).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None = None, *, ref_model=None,
+              value_model=None, reward_tokenizer=None, eval_data=None,
+              rewards_fn: Callable | None = None, advantages_fn: Callable | None = None,
+              policy_loss_fn: Callable | None = None, kl_update_fn: Callable | None = None) -> list[dict]:
+    r"""Fine-tune ``policy`` (in place) with PPO against ``reward_model``; return the history.
+
+    * ``policy`` — a causal LM (the SFT model); ``tokenizer`` its tokenizer (PAD and EOS required);
+    * ``reward_model`` — a scalar-head model (``AutoModelForSequenceClassification``, ``num_labels=1``),
+      frozen; scored at the last real token. With a different tokenizer pass ``reward_tokenizer`` and
+      responses are re-tokenised as text;
+    * ``prompts`` — formatted prompt strings (or ``{"prompt": ...}`` dicts) to sample from;
+    * ``ref_model`` — the frozen reference $\pi_{\mathrm{ref}}$ (default: a copy of ``policy`` as given);
+    * ``value_model`` — trained alongside (default: a copy of ``reward_model``, TRL's choice: it
+      already reads responses the way the reward does);
+    * ``eval_data`` — ``[{"prompt", "answer"}]`` for held-out exact match (see :func:`prompts_from_records`);
+    * ``rewards_fn`` / ``advantages_fn`` / ``policy_loss_fn`` / ``kl_update_fn`` — replacements for
+      :func:`~llmcourse.ppo.functional.kl_penalized_rewards`, :func:`~llmcourse.ppo.functional.gae_advantages`,
+      :func:`~llmcourse.ppo.functional.clipped_policy_loss`, :func:`~llmcourse.ppo.functional.adaptive_kl_update`
+      with the same signatures.
+
+    History: one dict per logged step with ``score`` (mean RM score of the sampled responses),
+    ``kl`` (mean per-sequence $\sum_t k_1$), ``kl_k3``, ``non_score_reward`` ($-\beta$·KL per
+    sequence), ``total_reward``, ``kl_coef``, ``entropy``, ``clipfrac``, ``approx_kl``,
+    ``policy_loss``, ``value_loss``, ``value_clipfrac``, ``response_length``, ``eos_rate``,
+    ``first_ratio_dev`` (max $|\rho-1|$ on the first minibatch of the first epoch: 0 unless rollout and
+    update disagree), timings, and on evaluation steps ``exact_match``, ``eval_score``, ``eval_length``.
+    Step 0 is the starting policy (evaluation only).
+    """
+    config = config or PPOConfig()
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}")
+    from llmcourse import models
+
+    models.check_tokenizer(tokenizer)
+    prompt_texts = _check_prompts(prompts)
+    eval_data = _check_eval_data(eval_data)
+    rewards_fn = rewards_fn or F.kl_penalized_rewards
+    advantages_fn = advantages_fn or F.gae_advantages
+    policy_loss_fn = policy_loss_fn or F.clipped_policy_loss
+
+    accelerator = training.make_accelerator(mixed_precision=config.mixed_precision)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+
+    # --- models: dropout off everywhere; reference and reward model frozen
+    ref_model = _frozen(ref_model if ref_model is not None else copy.deepcopy(policy), device)
+    reward_model = _frozen(reward_model, device)
+    value_model = value_model if value_model is not None else copy.deepcopy(reward_model)
+    for p in value_model.parameters():
+        p.requires_grad_(True)
+    R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
+    R._backbone_and_head(value_model)
+    model = PolicyAndValue(training.disable_dropout(policy), training.disable_dropout(value_model))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
+                                  weight_decay=0.0)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    unwrapped = accelerator.unwrap_model(model)
+
+    if config.adaptive_kl:
+        kl_ctl = F.AdaptiveKLController(config.kl_coef, config.target_kl, config.horizon, update_fn=kl_update_fn)
+    else:
+        kl_ctl = F.FixedKLController(config.kl_coef)
+
+    prompt_gen = torch.Generator().manual_seed(config.seed)
+    shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
+    B, mb = config.batch_size, config.batch_size // config.num_mini_batches
+
+    def run_eval() -> dict:
+        if eval_data is None:
+            return {}
+        unwrapped.eval()
+        return evaluate(unwrapped.policy, tokenizer, reward_model, eval_data, response_length=config.response_length,
+                        reward_tokenizer=reward_tokenizer, accelerator=accelerator)
+
+    def mean_all(x: torch.Tensor) -> float:
+        return accelerator.gather(x.detach().float().reshape(-1)).mean().item()
+
+    def max_all(x: torch.Tensor) -> float:
+        return accelerator.gather(x.detach().float().reshape(-1)).max().item()
+
+    history: list[dict] = [{"step": 0, "episodes": 0, "kl_coef": kl_ctl.value, **run_eval()}]
+    bar = training.progress(range(1, config.max_steps + 1), desc="PPO", accelerator=accelerator,
+                            enabled=config.progress)
+    for step in bar:
+        # 1. rollout: sample prompts (disjoint across processes), generate, score
+        t0 = time.perf_counter()
+        order = torch.randperm(len(prompt_texts), generator=prompt_gen)
+        need = B * world
+        order = order.repeat(math.ceil(need / len(order)))[:need]  # fewer prompts than a batch: reuse them
+        batch_prompts = [prompt_texts[i] for i in order[rank * B:(rank + 1) * B].tolist()]
+        unwrapped.eval()
+        ro = R.collect_rollout(unwrapped.policy, ref_model, unwrapped.value_model, reward_model, tokenizer,
+                               batch_prompts, response_length=config.response_length,
+                               temperature=config.temperature, seed=(config.seed * 1_000_003 + step) * world + rank,
+                               reward_tokenizer=reward_tokenizer, forward_batch_size=mb)
+        t_rollout = time.perf_counter()
+
+        # 2. rewards: -β·KL per token, score (minus the missing-EOS penalty) at the last token
+        mask = ro.response_mask
+        beta = kl_ctl.value
+        scores = F.penalize_missing_eos(ro.scores, ro.has_eos, config.missing_eos_penalty)
+        rewards = rewards_fn(scores, ro.logprobs, ro.ref_logprobs, mask, beta)
+        if config.whiten_rewards:
+            rewards = F.masked_whiten(rewards, mask, shift_mean=False)
+        # 3. advantages: GAE, then whitened over the real tokens of the batch
+        advantages, returns = advantages_fn(rewards, ro.values, mask, config.gamma, config.lam)
+        advantages = F.masked_whiten(advantages, mask)
+        t_score = time.perf_counter()
+
+        # 4. update: PPO epochs over shuffled minibatches
+        model.train()
+        stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "value_clipfrac")}
+        first_ratio_dev = None
+        for epoch in range(config.num_ppo_epochs):
+            perm = torch.randperm(B, generator=shuffle_gen).to(device)
+            for k in range(config.num_mini_batches):
+                idx = perm[k * mb:(k + 1) * mb]
+                m = mask[idx]
+                with accelerator.autocast():
+                    logits, vpred = model(ro.query_ids[idx], ro.query_mask[idx], ro.response_ids[idx], m)
+                new_logp = F.logprobs_from_logits(logits, ro.response_ids[idx], config.temperature) * m
+                vpred = vpred.float() * m
+                old_logp = ro.logprobs[idx]
+                pg_loss = policy_loss_fn(new_logp, old_logp, advantages[idx], m, config.cliprange)
+                vf_loss = F.clipped_value_loss(vpred, ro.values[idx], returns[idx], m, config.cliprange_value)
+                loss = pg_loss + config.vf_coef * vf_loss
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"PPO loss is {loss.item()} at step {step}, epoch {epoch}, minibatch {k} (policy loss "
+                        f"{pg_loss.item()}, value loss {vf_loss.item()}); a loss function produced NaN/inf — "
+                        "e.g. a ratio of probabilities instead of exp(log-prob difference), or unmasked padding")
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    if first_ratio_dev is None:
+                        first_ratio_dev = ((torch.exp(new_logp - old_logp) - 1).abs() * m).max()
+                    stats["policy_loss"].append(pg_loss.detach())
+                    stats["value_loss"].append(vf_loss.detach())
+                    stats["clipfrac"].append(F.clip_fraction(new_logp, old_logp, advantages[idx], m, config.cliprange))
+                    stats["approx_kl"].append(F.approx_kl(new_logp, old_logp, m))
+                    v_clipped = (vpred - ro.values[idx]).abs() > config.cliprange_value
+                    stats["value_clipfrac"].append(F.masked_mean(v_clipped.float(), m))
+        t_update = time.perf_counter()
+
+        # 5. the KL coefficient for the next batch, from this batch's mean per-sequence KL
+        seq_kl = F.sequence_kl(ro.logprobs, ro.ref_logprobs, mask)
+        mean_kl = mean_all(seq_kl)
+        kl_ctl.update(mean_kl, B * world)
+
+        if step % config.logging_steps == 0 or step == config.max_steps:
+            non_score = (-beta * seq_kl)
+            entry = {
+                "step": step,
+                "episodes": step * B * world,
+                "score": mean_all(ro.scores),
+                "kl": mean_kl,
+                "kl_k3": mean_all(F.sequence_kl(ro.logprobs, ro.ref_logprobs, mask, "k3")),
+                "non_score_reward": mean_all(non_score),
+                "total_reward": mean_all(scores + non_score),
+                "kl_coef": beta,
+                "entropy": mean_all(F.masked_mean(ro.entropy, mask, dim=-1)),
+                "response_length": mean_all(mask.sum(-1)),
+                "eos_rate": mean_all(ro.has_eos),
+                **{k: mean_all(torch.stack(v)) for k, v in stats.items()},
+                "first_ratio_dev": max_all(first_ratio_dev),
+                "time_generate": ro.timings["generate"],
+                "time_score": (t_rollout - t0 - ro.timings["generate"]) + (t_score - t_rollout),
+                "time_update": t_update - t_score,
+            }
+            if step == config.max_steps or (config.eval_steps and step % config.eval_steps == 0):
+                entry.update(run_eval())
+            history.append(entry)
+            bar.set_postfix(score=f"{entry['score']:.2f}", kl=f"{entry['kl']:.2f}", beta=f"{beta:.3f}")
+    unwrapped.eval()
+    return history
+
+
+def config_dict(config: PPOConfig) -> dict:
+    """The config as a plain dict (for reports)."""
+    return asdict(config)
