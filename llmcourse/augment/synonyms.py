@@ -87,6 +87,45 @@ def wordnet_available() -> bool:
 _READERS: dict[str | None, object] = {}
 
 
+def _find_root(nltk_data, paths):
+    """The WordNet folder (or zip entry) NLTK would open, searching ``paths`` (None: nltk.data.path)."""
+    try:
+        return nltk_data.find("corpora/wordnet", paths=paths)
+    except LookupError:
+        return nltk_data.find("corpora/wordnet.zip/wordnet/", paths=paths)
+
+
+# Files NLTK's reader reads once, front to back, while opening WordNet (in ``with`` blocks).
+_SEQUENTIAL = frozenset(["lexnames", "index.noun", "index.verb", "index.adj", "index.adv",
+                         "noun.exc", "verb.exc", "adj.exc", "adv.exc"])
+
+
+def _reader_class():
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    from nltk.data import FileSystemPathPointer
+
+    class WordNet30Reader(WordNetCorpusReader):
+        """NLTK's WordNet reader, opened about three times faster, same answers.
+
+        * On opening, NLTK maps WordNet 3.0 sense keys to the loaded version's (reading index.sense
+          twice) even when the loaded version *is* 3.0 and the map is the identity: skipped for 3.0.
+        * The files read once front to back at opening are read with Python's own file object
+          instead of NLTK's seekable stream (which the data files, read by byte offset, keep).
+        """
+
+        def map_wn(self, version="wordnet"):
+            if version == "wordnet" and self.get_version() == "3.0":
+                return None
+            return super().map_wn(version)
+
+        def open(self, fileid):
+            if fileid in _SEQUENTIAL and isinstance(self._root, FileSystemPathPointer):
+                return open(self._root.join(fileid).path, encoding=self._ENCODING)
+            return super().open(fileid)
+
+    return WordNet30Reader
+
+
 def _load_wordnet(data_dir: str | None):
     """The NLTK WordNet reader for ``data_dir`` (``None``: NLTK's search path), loaded once per process."""
     if data_dir in _READERS:
@@ -101,20 +140,14 @@ def _load_wordnet(data_dir: str | None):
         ) from exc
     searched = [data_dir] if data_dir else list(nltk.data.path)
     try:
-        if data_dir is None:
-            from nltk.corpus import wordnet as reader
+        from nltk.corpus import CorpusReader, LazyCorpusLoader
 
-            reader.ensure_loaded()
-        else:
-            from nltk.corpus.reader.wordnet import WordNetCorpusReader
-
-            # nltk >= 3.9 only opens corpora under a folder on nltk.data.path: register the one asked for.
-            if data_dir not in nltk.data.path:
-                nltk.data.path.append(data_dir)
-            root = nltk.data.find("corpora/wordnet", paths=[data_dir])
-            with warnings.catch_warnings():  # "multilingual functions are not available": we use none
-                warnings.simplefilter("ignore")
-                reader = WordNetCorpusReader(root, None)
+        # nltk >= 3.9 only opens corpora under a folder on nltk.data.path: register the one asked for.
+        if data_dir is not None and data_dir not in nltk.data.path:
+            nltk.data.path.append(data_dir)
+        root = _find_root(nltk.data, [data_dir] if data_dir else None)
+        omw = LazyCorpusLoader("omw-2.0", CorpusReader, r".*/wn-data-.*\.tab", encoding="utf8")  # as nltk.corpus does
+        reader = _reader_class()(root, omw)
     except LookupError as exc:
         raise WordNetUnavailable(
             f"WordNet data for NLTK was not found (searched {searched} for corpora/wordnet). " + INSTALL_HINT
