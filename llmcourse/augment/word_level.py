@@ -128,9 +128,14 @@ def _content_words(words: Sequence[str], stop_words: Collection[str]) -> dict[st
     """Distinct non-stop words (lower case) -> their positions, in order of first appearance."""
     found: dict[str, list[int]] = {}
     for i, token in enumerate(words):
-        core = _split(token)[1]
-        key = core.lower()
-        if key and key not in stop_words and any(ch.isalpha() for ch in core):
+        if token.isalpha():  # the common case, without the regex
+            key = token.lower()
+        else:
+            core = _split(token)[1]
+            if not any(ch.isalpha() for ch in core):
+                continue
+            key = core.lower()
+        if key not in stop_words:
             found.setdefault(key, []).append(i)
     return found
 
@@ -154,9 +159,9 @@ def synonym_replacement(words: Sequence[str], alpha: float, synonyms: SynonymSou
                         stop_words: Collection[str] = STOP_WORDS) -> list[str]:
     r"""SR: replace $n = \max(1, \lfloor\alpha\ell\rfloor)$ distinct non-stop words by a random synonym.
 
-    Candidates are the distinct non-stop words, shuffled with ``rng``; each in turn is replaced (at
-    every position it occurs, keeping its case and attached punctuation) by ``rng.choice`` of its
-    synonyms, until $n$ words have been replaced. Words without synonyms are skipped, so fewer than
+    Candidates are the distinct non-stop words, taken in a random order drawn with ``rng``; each in
+    turn is replaced (at every position it occurs, keeping its case and attached punctuation) by
+    ``rng.choice`` of its synonyms, until $n$ words have been replaced. Words without synonyms are skipped, so fewer than
     $n$ change when the sentence has too few. ``synonyms`` is a callable ``word -> [synonyms]``
     (see :mod:`llmcourse.augment.synonyms`).
 
@@ -174,9 +179,11 @@ def synonym_replacement(words: Sequence[str], alpha: float, synonyms: SynonymSou
         return new
     positions = _content_words(words, stops)
     candidates = list(positions)
-    rng.shuffle(candidates)
     replaced = 0
-    for key in candidates:
+    while candidates and replaced < n:
+        j = rng.randrange(len(candidates))  # draw without replacement: a lazy shuffle
+        candidates[j], candidates[-1] = candidates[-1], candidates[j]
+        key = candidates.pop()
         options = _options(synonyms, key)
         if not options:
             continue
@@ -185,8 +192,6 @@ def synonym_replacement(words: Sequence[str], alpha: float, synonyms: SynonymSou
             lead, core, trail = _split(words[i])
             new[i] = lead + _match_case(core, choice) + trail
         replaced += 1
-        if replaced >= n:
-            break
     return new
 
 
