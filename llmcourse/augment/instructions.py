@@ -10,7 +10,9 @@ generator continue it, parse the new tasks, and keep a task only if
 $$\text{ROUGE-L}(a, b) = \frac{2\,\mathrm{LCS}(a, b)}{|a| + |b|}$$
 
 over tokens (lower-cased alphanumeric runs, as in ``rouge-score``); ``LCS`` is the longest common
-subsequence. This is the F-measure $2PR/(P+R)$ with $P = \mathrm{LCS}/|a|$, $R = \mathrm{LCS}/|b|$.
+subsequence. This is the F-measure $2PR/(P+R)$ with $P = \mathrm{LCS}/|a|$, $R = \mathrm{LCS}/|b|$,
+computed as one division so that a pair at exactly 0.7 (LCS 7 of 10 + 10 tokens) is kept; ``rouge-score``
+computes $2PR/(P+R)$ in floating point and gets 0.7000000000000001 there.
 
 :func:`lcs_length` uses the bit-parallel LCS recurrence (Allison & Dix 1986; Hyyrö 2004): the rows of
 the LCS table are encoded in one integer, so a pair costs $O(|b|)$ integer operations.
