@@ -1,0 +1,704 @@
+r"""Concept checks for notebook 06 (interview prep): multiple-choice and numeric questions.
+
+Each question lives here once — its text, its options, the answer, the explanation shown after a
+right answer, and a note for each classic wrong answer. The notebook's question cells are rendered
+from this bank (``tools/notebooks/06_interview_prep.py`` calls :func:`question_markdown`), so the
+release notebook carries the question and never the answer. The package is open-book, as for every
+other grader: a student who reads this file can see the answers.
+
+A student answers in a solution cell and a test cell checks it::
+
+    answer_t2a = 6                              # solution cell
+    checks.check_number("t2a", answer_t2a)      # test cell: ✓ t2a: 6 — why: …
+
+    answer_t3c = "B"
+    checks.check_choice("t3c", answer_t3c)
+
+A wrong answer raises :class:`~llmcourse.checks.CheckFailure` (nbgrader scores the cell 0) with a note
+on *why that answer is wrong* and a hint, but not the right answer, so the student can think again and
+re-run; a right answer prints ``✓ <id>: <answer> — why: <explanation>``. An unanswered cell (still
+``None``) fails with "not answered yet". :func:`reveal` prints the answer and explanation on request
+(self-study).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from llmcourse.checks import fail, passed
+
+__all__ = ["ChoiceQuestion", "NumberQuestion", "QUESTIONS", "check_choice", "check_number", "reveal",
+           "question_markdown", "answer_placeholder"]
+
+
+# --------------------------------------------------------------------------- question types
+
+
+@dataclass(frozen=True)
+class ChoiceQuestion:
+    """A multiple-choice question with one right option."""
+
+    qid: str
+    """Identifier used by the notebook (``answer_<qid>``, ``check_choice("<qid>", ...)``)."""
+    text: str
+    """The question, in Markdown (LaTeX allowed); rendered into the notebook."""
+    options: Mapping[str, str]
+    """Option letter → option text (Markdown), letters ``A``, ``B``, … in order."""
+    answer: str
+    """The right letter."""
+    why: str
+    """Plain-text explanation printed after a right answer."""
+    wrong: Mapping[str, str] = field(default_factory=dict)
+    """Wrong letter → why it is wrong (a hint, never the right letter). Every wrong option needs one."""
+
+    def __post_init__(self):
+        letters = list(self.options)
+        if letters != [chr(ord("A") + i) for i in range(len(letters))] or len(letters) < 2:
+            raise ValueError(f"question {self.qid!r}: options must be lettered A, B, C, … in order; got {letters}")
+        if self.answer not in self.options:
+            raise ValueError(f"question {self.qid!r}: answer {self.answer!r} is not one of the options {letters}")
+        missing = [k for k in letters if k != self.answer and k not in self.wrong]
+        extra = [k for k in self.wrong if k not in self.options or k == self.answer]
+        if missing or extra:
+            raise ValueError(f"question {self.qid!r}: every wrong option needs a note in `wrong` "
+                             f"(missing {missing}; notes for non-options or for the answer: {extra})")
+
+
+@dataclass(frozen=True)
+class NumberQuestion:
+    """A question whose answer is one number, accepted within a tolerance."""
+
+    qid: str
+    """Identifier used by the notebook (``answer_<qid>``, ``check_number("<qid>", ...)``)."""
+    text: str
+    """The question, in Markdown (LaTeX allowed); rendered into the notebook."""
+    answer: float
+    """The right value."""
+    why: str
+    """Plain-text explanation printed after a right answer."""
+    rel_tol: float = 1e-3
+    """Relative tolerance (``math.isclose``); the notebook may pass its own."""
+    abs_tol: float = 0.0
+    """Absolute tolerance, for answers near 0."""
+    wrong: tuple[tuple[float, str], ...] = ()
+    """Classic wrong values and what each reveals (matched with the same tolerance)."""
+    hint: str = ""
+    """Shown for a wrong value that is not a classic one."""
+
+    def __post_init__(self):
+        if not math.isfinite(self.answer):
+            raise ValueError(f"question {self.qid!r}: the answer must be a finite number")
+        for value, _ in self.wrong:
+            if _close(value, self.answer, self.rel_tol, self.abs_tol):
+                raise ValueError(f"question {self.qid!r}: classic wrong value {value!r} is within tolerance "
+                                 f"of the answer {self.answer!r}")
+
+
+def _close(a: float, b: float, rel_tol: float, abs_tol: float) -> bool:
+    return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+# --------------------------------------------------------------------------- the bank
+
+_BANK: list[ChoiceQuestion | NumberQuestion] = [
+    # ---- theory question 1: the training stages
+    ChoiceQuestion(
+        "t1a",
+        "Which stage trains on data that the model being trained **generates itself, during training**?",
+        {"A": "supervised fine-tuning (SFT)", "B": "reward modelling (RM)",
+         "C": "RLHF with PPO", "D": "pre-training"},
+        "C",
+        "PPO is on-policy: every iteration samples fresh responses from the current policy, scores them with "
+        "the frozen reward model, and updates on those samples, then throws them away. SFT, RM and "
+        "pre-training all read a fixed dataset.",
+        {"A": "SFT reads a fixed set of demonstrations written (or curated) before training starts.",
+         "B": "The RM's responses were sampled from the SFT model once, *before* RM training, then labelled by "
+              "people; the RM trains on that fixed set.",
+         "D": "Pre-training reads a fixed text corpus."},
+    ),
+    ChoiceQuestion(
+        "t1b",
+        "During PPO, which models receive gradient updates?",
+        {"A": "the policy only", "B": "the policy and the value model",
+         "C": "the policy, the value model and the reward model",
+         "D": "all four: policy, value model, reward model and reference (SFT) model"},
+        "B",
+        "PPO is actor-critic: the policy (actor) and the value model (critic, a regression onto the returns) "
+        "learn. The reward model stays frozen — it holds the human labels and has no new labels to learn "
+        "from — and so does the reference model, the anchor of the KL penalty.",
+        {"A": "PPO is actor-critic: the value model is trained too (a regression onto the returns), so GAE has "
+              "a baseline to subtract.",
+         "C": "The reward model encodes the human comparisons; during PPO there are no new labels for it, and "
+              "updating it on the policy's own samples would let the two co-adapt.",
+         "D": "If the reference moved with the policy, the KL penalty would stay near 0 and anchor nothing."},
+    ),
+    # ---- theory question 2: the reward model and its loss
+    NumberQuestion(
+        "t2a",
+        "A labeller ranks $K = 4$ responses to one prompt from best to worst. How many (chosen, rejected) "
+        "pairs does this ranking give?",
+        6,
+        "Every unordered pair of distinct responses is one comparison: K(K−1)/2 = 4·3/2 = 6. InstructGPT "
+        "ranks K = 4…9 responses per prompt and trains all K(K−1)/2 pairs of a ranking together as one batch "
+        "element, so a prompt with many pairs is not over-weighted.",
+        rel_tol=0.0, abs_tol=1e-9,
+        wrong=((12, "that counts ordered pairs, but (a ≻ b) and (b ≻ a) are one comparison; count each pair once."),
+               (16, "K² also pairs every response with itself and counts both orders."),
+               (3, "K − 1 uses only neighbours in the ranking, but a ranking implies a comparison between "
+                   "*every* two responses (1st ≻ 3rd too).")),
+        hint="count the ways to choose 2 of the 4 responses (order doesn't matter).",
+    ),
+    ChoiceQuestion(
+        "t2b",
+        "A reward model is a causal LM with a one-number head, run on a **right-padded** batch of "
+        "`[BOS] prompt response [EOS] [PAD]…` rows. At which position is each row's score read?",
+        {"A": "position 0 (the BOS token)",
+         "B": "the last column of the batch (index `seq_len − 1`)",
+         "C": "the last non-pad token of each row (the EOS after the response)",
+         "D": "the first response token"},
+        "C",
+        "A causal model's hidden state at position t has read only tokens ≤ t, so only the last real token "
+        "has read the whole prompt and response. With right padding that is index attention_mask.sum(-1) − 1 "
+        "of each row — the EOS, which must therefore survive truncation (filter too-long pairs instead).",
+        {"A": "At position 0 a causal model has seen only BOS: every response would get the same score.",
+         "B": "For every row shorter than the longest, the last column is a PAD: its score depends on how much "
+              "padding the row got.",
+         "D": "At the first response token the model has seen one token of the response: the rest can't "
+              "change the score."},
+    ),
+    NumberQuestion(
+        "t2c",
+        "The reward model gives the chosen and the rejected response the **same** score. What is the "
+        "Bradley–Terry loss $-\\log\\sigma(r_c - r_r)$ of this pair? (natural log, e.g. `0.123`)",
+        math.log(2.0),
+        "σ(0) = 1/2, so the loss is −log(1/2) = log 2 ≈ 0.693 nats: the loss of a coin flip. A reward model "
+        "whose training loss stays at 0.693 has learnt nothing.",
+        rel_tol=2e-3,
+        wrong=((0.5, "0.5 is σ(0), the preference probability; the loss is its negative log."),
+               (math.log10(2.0), "that's log base 10; the loss uses the natural logarithm."),
+               (1.0, "that's log base 2 (one bit); the loss uses the natural logarithm."),
+               (-math.log(2.0), "the sign: the loss is −log σ(·), which is ≥ 0.")),
+        hint="what is σ(0)?",
+    ),
+    ChoiceQuestion(
+        "t2d",
+        "Add $+5$ to **every** score the reward model outputs. What happens to its Bradley–Terry loss on a "
+        "batch of pairs?",
+        {"A": "it does not change", "B": "it decreases", "C": "it increases",
+         "D": "it can't be computed any more"},
+        "A",
+        "The loss depends on scores only through the differences r_c − r_r, and a constant cancels. So "
+        "reward scores have no absolute meaning (which is why they are normalised before PPO), and the RM "
+        "is not 'a regression model that predicts a score' as the seed says: it is a pairwise classifier "
+        "on score differences.",
+        {"B": "Both scores of a pair move by 5; what does that do to r_c − r_r?",
+         "C": "Both scores of a pair move by 5; what does that do to r_c − r_r?",
+         "D": "Nothing overflows or breaks: look at what the loss depends on."},
+    ),
+    # ---- theory question 3: the PPO objective and the KL term
+    ChoiceQuestion(
+        "t3a",
+        "In the per-token rewards PPO optimises in RLHF (InstructGPT, TRL), where does the reward model's "
+        "score of the whole response go?",
+        {"A": "added at every response token",
+         "B": "added at the first response token",
+         "C": "added at the last response token, with $-\\beta\\,(\\log\\pi_\\theta - \\log\\pi_{\\text{ref}})$ "
+              "at every token",
+         "D": "divided by the length and spread evenly over the tokens"},
+        "C",
+        "r_t = −β·(log π_θ(y_t|·) − log π_ref(y_t|·)) at every response token, plus the RM score at the final "
+        "token (the EOS). GAE then carries the score back to earlier tokens through the value function.",
+        {"A": "Adding the whole score at every token multiplies it by the length: longer answers earn more "
+              "(a built-in length bias).",
+         "B": "At the first token the response doesn't exist yet; the score is about the finished response.",
+         "D": "Dividing by the length makes the reward depend on length again; credit assignment is GAE's "
+              "job."},
+    ),
+    NumberQuestion(
+        "t3b",
+        "A sampled response $y \\sim \\pi_\\theta$ has three tokens whose log-ratios "
+        "$\\log\\pi_\\theta(y_t\\mid\\cdot) - \\log\\pi_{\\text{ref}}(y_t\\mid\\cdot)$ are $0.2$, $-0.1$ and $0.3$. "
+        "What is this sample's estimate of the **sequence-level** KL "
+        "$\\log\\frac{\\pi_\\theta(y\\mid x)}{\\pi_{\\text{ref}}(y\\mid x)}$?",
+        0.4,
+        "log π(y|x) = Σ_t log π(y_t|x, y_<t) for both models, so the sequence log-ratio is the sum of the "
+        "per-token log-ratios: 0.2 − 0.1 + 0.3 = 0.4. Its average over samples y ∼ π_θ is the sequence KL — "
+        "which is why PPO can penalise per token and still optimise the sequence-level objective. One "
+        "sample's term can be negative (as one token's is); only the expectation is ≥ 0.",
+        rel_tol=1e-6, abs_tol=1e-9,
+        wrong=((0.4 / 3, "that's the mean per token; the sequence log-ratio is the *sum* over tokens."),
+               (0.6, "the middle token's log-ratio is negative: sum the terms with their signs."),
+               (-0.4, "the sign: log π_θ − log π_ref, summed.")),
+        hint="write log π(y|x) with the chain rule, for both models.",
+    ),
+    ChoiceQuestion(
+        "t3c",
+        "Which part of PPO limits how far **one update** moves the policy from the policy that collected "
+        "the batch?",
+        {"A": "the KL penalty against the frozen SFT (reference) model",
+         "B": "clipping the probability ratio $\\pi_\\theta/\\pi_{\\text{old}}$ to $[1-\\varepsilon, 1+\\varepsilon]$",
+         "C": "the value loss",
+         "D": "normalising the reward model's scores"},
+        "B",
+        "The clipped surrogate removes any gain from pushing the ratio beyond 1 ± ε on a batch: a trust "
+        "region per update. The KL penalty is a different anchor: it bounds how far the policy drifts from "
+        "the SFT model over the whole run. (The seed credits the KL term with 'preventing excessively large "
+        "updates' — that is the clip's job.)",
+        {"A": "The reference is the SFT model, not the previous iterate: the KL limits total drift from SFT, "
+              "not the size of one step.",
+         "C": "The value loss trains the critic; it puts no constraint on the policy.",
+         "D": "Normalising scores rescales the reward; it does not bound the policy's step."},
+    ),
+    # ---- theory question 4: a medical SFT dataset
+    ChoiceQuestion(
+        "t4a",
+        "Your medical SFT set has 5,000 expert-reviewed Q&A pairs, and many questions appear several times "
+        "in paraphrased form. How do you build the held-out evaluation split?",
+        {"A": "a random 10% of the rows",
+         "B": "cluster near-duplicate and paraphrased questions, and split by cluster (whole clusters go to "
+              "one side)",
+         "C": "evaluate on the training set, since the answers are expert-verified",
+         "D": "the 500 longest questions"},
+        "B",
+        "With paraphrases on both sides of a random split, the evaluation measures recall of training answers, "
+        "not generalisation. Group near-duplicates (n-gram or embedding similarity) and split by group; keep "
+        "the evaluation set's topics and difficulty representative of real questions.",
+        {"A": "Paraphrases of the same question land on both sides, so the held-out score is inflated by "
+              "memorisation.",
+         "C": "Training-set accuracy measures memorisation, not whether the bot answers new questions.",
+         "D": "Length is not a good proxy for a representative held-out set; and paraphrases still leak."},
+    ),
+    ChoiceQuestion(
+        "t4b",
+        "What is the best SFT target response for *\"Do I have skin cancer? My mole is itchy and has grown.\"*?",
+        {"A": "the most probable diagnosis, with a confidence level",
+         "B": "\"I can't help with that.\"",
+         "C": "says it cannot diagnose, explains which changes in a mole doctors consider warning signs (and "
+              "that growth and itching are among them), and recommends seeing a doctor soon",
+         "D": "asks the user to upload a photo so it can make the diagnosis"},
+        "C",
+        "The target should be safe *and* useful: no diagnosis, general and accurate information, and a clear, "
+        "appropriately urgent referral to a professional. Bare refusals teach the model to be unhelpful; "
+        "diagnoses are unsafe.",
+        {"A": "A chatbot can't examine the patient; a confident diagnosis is unsafe either way.",
+         "B": "A bare refusal is safe but useless, and SFT on it teaches the model to refuse too often.",
+         "D": "A photo doesn't make a chatbot a dermatologist; the diagnosis problem stays."},
+    ),
+    # ---- theory question 5: scaling laws
+    NumberQuestion(
+        "t5a",
+        "Using the \"≈ 20 training tokens per parameter\" rule, how many tokens does a 7-billion-parameter model "
+        "need for compute-optimal pre-training? (write a number, e.g. `3e9`)",
+        1.4e11,
+        "7·10⁹ parameters × 20 tokens/parameter = 1.4·10¹¹ = 140 billion tokens. It minimises *training* "
+        "compute for a given loss; LLaMA-7B was deliberately trained on 1T tokens (~7× more) because a "
+        "smaller model trained longer is cheaper to serve.",
+        rel_tol=0.02,
+        wrong=((7e9 / 20, "you divided by 20; the rule is tokens = 20 × parameters."),),
+        hint="tokens = 20 × parameters; mind the powers of ten (7 billion = 7e9).",
+    ),
+    NumberQuestion(
+        "t5b",
+        "Chinchilla has $N = 70\\cdot10^9$ parameters and was trained on $D = 1.4\\cdot10^{12}$ tokens. Roughly "
+        "how many FLOPs did training take, using the usual approximation? (e.g. `1.2e22`)",
+        5.88e23,
+        "C ≈ 6·N·D: per parameter and token, the forward pass costs ~2 FLOPs (a multiply and an add) and the "
+        "backward ~4. 6 × 7·10¹⁰ × 1.4·10¹² ≈ 5.9·10²³ FLOPs — about the same as Gopher's 6 × 2.8·10¹¹ × "
+        "3·10¹¹ ≈ 5.0·10²³, which is what makes the Gopher/Chinchilla comparison a fixed-compute one.",
+        rel_tol=0.03,
+        wrong=((70e9 * 1.4e12, "that's N·D; each parameter costs ~6 FLOPs per token (2 forward + 4 backward)."),
+               (2 * 70e9 * 1.4e12, "2·N·D is the forward pass only; training adds the backward pass (~2× more)."),),
+        hint="training compute C ≈ 6·N·D.",
+    ),
+    ChoiceQuestion(
+        "t5c",
+        "Your compute budget grows **4×**. Under Chinchilla's compute-optimal scaling, the best model size…",
+        {"A": "grows 4×", "B": "grows 2×", "C": "grows about 1.4×", "D": "stays the same"},
+        "B",
+        "Hoffmann et al. find N_opt ∝ C^a and D_opt ∝ C^b with a ≈ b ≈ 0.5: scale parameters and tokens "
+        "equally, so with C ≈ 6ND, 4× compute = 2× parameters and 2× tokens. (Kaplan et al.'s N ∝ C^0.73 "
+        "would have said ≈ 2.8×.)",
+        {"A": "That puts all the extra compute into parameters and none into data — the pre-Chinchilla "
+              "'bigger is better' extreme.",
+         "C": "That would be N ∝ C^0.25: most of the budget going to data.",
+         "D": "Then all the extra compute goes into data; Chinchilla scales both."},
+    ),
+    ChoiceQuestion(
+        "t5d",
+        "LLaMA-7B was trained on 1 trillion tokens, about 7× the Chinchilla-optimal 140 billion. Why?",
+        {"A": "a mistake: it wasted compute on an undertrained model",
+         "B": "Chinchilla-optimal minimises training compute for a target loss; a smaller model trained "
+              "longer reaches a given loss with a cheaper model to *serve*, and its loss keeps falling "
+              "with more tokens",
+         "C": "tokens cost nothing, only parameters cost compute",
+         "D": "to make it overfit on purpose"},
+        "B",
+        "'Compute-optimal' is about the training budget only. When a model will answer many queries, "
+        "inference dominates the lifetime cost, so 'over-training' a smaller model past 20 tokens/parameter is "
+        "a good trade: its loss still falls with more data, only less per FLOP than a bigger model would gain.",
+        {"A": "It is over-trained relative to Chinchilla-optimal, not undertrained, and on purpose.",
+         "C": "Every training token costs ~6N FLOPs; tokens are not free.",
+         "D": "Loss kept falling on held-out text; one pass over 1T tokens is not overfitting."},
+    ),
+    # ---- extra: DPO vs PPO
+    NumberQuestion(
+        "x_dpo_a",
+        "DPO with $\\beta = 0.1$. For one pair, the policy's log-ratios to the reference are "
+        "$\\log\\frac{\\pi_\\theta(y_c\\mid x)}{\\pi_{\\text{ref}}(y_c\\mid x)} = 0.5$ and "
+        "$\\log\\frac{\\pi_\\theta(y_r\\mid x)}{\\pi_{\\text{ref}}(y_r\\mid x)} = -0.5$. What is the DPO loss of "
+        "this pair? (natural log)",
+        math.log1p(math.exp(-0.1)),
+        "L = −log σ(β·(0.5 − (−0.5))) = −log σ(0.1) = log(1 + e^−0.1) ≈ 0.644: the Bradley–Terry loss with the "
+        "implicit reward β·log(π_θ/π_ref) in place of a reward model's score.",
+        rel_tol=2e-3,
+        wrong=((math.log1p(math.exp(-1.0)), "β is missing: the implicit reward is β·log(π_θ/π_ref)."),
+               (math.log(2.0), "the two log-ratios don't cancel: chosen minus rejected is 0.5 − (−0.5)."),
+               (math.log1p(math.exp(0.1)), "the sign: −log σ(β·(chosen − rejected)), not rejected − chosen.")),
+        hint="DPO is the Bradley–Terry loss on implicit rewards β·log(π_θ/π_ref).",
+    ),
+    ChoiceQuestion(
+        "x_dpo_b",
+        "Compared with RLHF by PPO, what does DPO **not** need?",
+        {"A": "a frozen reference model",
+         "B": "preference pairs (prompt, chosen, rejected)",
+         "C": "a separately trained reward model, and sampling from the policy during training",
+         "D": "a coefficient $\\beta$ for the KL constraint"},
+        "C",
+        "DPO solves the KL-regularised objective in closed form (π* ∝ π_ref·exp(r/β)), inverts it to write the "
+        "reward through the policy, and fits that implicit reward to the preference pairs with the "
+        "Bradley–Terry loss: an offline classification loss, no reward model and no rollouts.",
+        {"A": "DPO's implicit reward is β·log(π_θ/π_ref): it needs the reference's log-probs.",
+         "B": "DPO trains directly on preference pairs.",
+         "D": "β is the KL coefficient of the objective DPO solves; it scales the implicit reward."},
+    ),
+    # ---- extra: why PPO clips
+    NumberQuestion(
+        "x_clip_a",
+        "PPO's clipped surrogate for one token is "
+        "$\\min\\bigl(\\rho A,\\ \\operatorname{clip}(\\rho, 1-\\varepsilon, 1+\\varepsilon)\\,A\\bigr)$. "
+        "With $\\varepsilon = 0.2$, advantage $A = 2$ and ratio $\\rho = 1.5$, what is its value?",
+        2.4,
+        "ρA = 3.0, clip(1.5, 0.8, 1.2)·A = 2.4; the min is 2.4, a constant in θ: once the ratio passed 1.2 "
+        "this token gives no gradient towards raising its probability further.",
+        rel_tol=1e-6, abs_tol=1e-9,
+        wrong=((3.0, "that's the unclipped ρA; PPO takes the min with the clipped term."),
+               (1.6, "clip(ρ) is 1 + ε = 1.2, not 1 − ε = 0.8, when the ratio is above 1.")),
+        hint="clip ρ into [0.8, 1.2] first, then take the smaller of the two products.",
+    ),
+    ChoiceQuestion(
+        "x_clip_b",
+        "Same objective with $\\varepsilon = 0.2$. A token has advantage $A = -1$ and ratio $\\rho = 0.5$ "
+        "(its probability already fell a lot). What does the clipped objective do to this token's "
+        "probability?",
+        {"A": "nothing: the clipped term is the min and is constant, so the gradient is zero",
+         "B": "keeps pushing it down, because the advantage is negative",
+         "C": "pushes it back up towards ρ = 0.8",
+         "D": "the objective is undefined for ρ < 1 − ε"},
+        "A",
+        "min(0.5·(−1), 0.8·(−1)) = min(−0.5, −0.8) = −0.8, the clipped constant: no gradient. The min makes "
+        "the objective pessimistic — it removes the incentive to move further once the ratio left the trust "
+        "region in the direction the advantage favours, but keeps the gradient when it moved the wrong way "
+        "(e.g. ρ = 1.5 with A < 0).",
+        {"B": "Compare ρA and clip(ρ)·A: which one does the min pick, and does it depend on θ?",
+         "C": "Clipping never pulls the ratio back; it only stops pushing it further.",
+         "D": "It is defined for every ρ > 0: compute both terms."},
+    ),
+    # ---- extra: GAE
+    NumberQuestion(
+        "x_gae_a",
+        "Three response tokens with rewards $r = (0, 0, 1)$ and values $V = (0.2, 0.6, 0.9)$ (and 0 after the "
+        "end). With $\\gamma = \\lambda = 1$, what is the GAE advantage $A_0$ of the first token?",
+        0.8,
+        "With γ = λ = 1, GAE is the Monte-Carlo return minus the value: A_0 = (0 + 0 + 1) − V_0 = 0.8. It is "
+        "unbiased but carries the noise of every later reward.",
+        rel_tol=1e-6, abs_tol=1e-9,
+        wrong=((1.0, "that's the return alone; the advantage subtracts the baseline V_0."),
+               (0.4, "that's the one-step TD error r_0 + V_1 − V_0, which is GAE with λ = 0.")),
+        hint="with γ = λ = 1, A_t = (sum of rewards from t on) − V_t.",
+    ),
+    NumberQuestion(
+        "x_gae_b",
+        "Same rewards and values, now with $\\gamma = 1$ and $\\lambda = 0$. What is $A_0$?",
+        0.4,
+        "λ = 0 keeps only the one-step TD error δ_0 = r_0 + γV_1 − V_0 = 0 + 0.6 − 0.2 = 0.4: low variance, "
+        "but as wrong as the value model is. λ between 0 and 1 trades this bias for the Monte-Carlo return's "
+        "variance (0.95 is the common RLHF choice).",
+        rel_tol=1e-6, abs_tol=1e-9,
+        wrong=((0.8, "that's the λ = 1 advantage (return minus value); λ = 0 keeps only the first TD error."),
+               (0.6, "that's r_0 + V_1; subtract V_0.")),
+        hint="λ = 0: A_0 = δ_0 = r_0 + γ·V_1 − V_0.",
+    ),
+    # ---- extra: packing vs padding
+    NumberQuestion(
+        "x_pack_a",
+        "A batch holds four sequences of 10, 20, 30 and 100 tokens, padded to the longest. What fraction of "
+        "the batch's positions is padding? (e.g. `0.25`)",
+        0.6,
+        "The padded batch is 4 × 100 = 400 positions for 160 real tokens: 240/400 = 60% of the compute goes "
+        "to padding. Packing concatenates examples into full rows (or sort-by-length bucketing groups similar "
+        "lengths) to recover it.",
+        rel_tol=1e-3,
+        wrong=((0.4, "that's the fraction of real tokens; the question asks for padding."),),
+        hint="padded positions = rows × longest length; real tokens = the sum of the lengths.",
+    ),
+    ChoiceQuestion(
+        "x_pack_b",
+        "You pack several SFT examples into one 2,048-token row with EOS between them. What must you add so "
+        "that training matches the unpacked examples?",
+        {"A": "nothing: the EOS separator is enough",
+         "B": "position ids that restart at each example and an attention mask that is block-diagonal (no "
+              "attention across examples); labels still mask each prompt",
+         "C": "more padding at the end of the row",
+         "D": "a larger learning rate, since there are fewer rows"},
+        "B",
+        "Without a block-diagonal mask a token attends to the unrelated examples before it, and position ids "
+        "keep counting across them: the model trains on contexts it never sees at inference. Restart the "
+        "position ids per example and mask attention to the example (e.g. flash-attention varlen or a 4-D "
+        "mask); labels still mask prompts and the first token of each example predicts nothing from the "
+        "previous one.",
+        {"A": "EOS tells the model where an answer ends, but causal attention still reads every earlier token "
+              "in the row.",
+         "C": "Padding is what packing removes.",
+         "D": "The number of target tokens per step is unchanged; nothing calls for a new learning rate."},
+    ),
+    # ---- extra: detecting reward hacking
+    ChoiceQuestion(
+        "x_hack_a",
+        "During PPO the reward model's score climbs steadily, the KL to the reference climbs fast, responses "
+        "get longer, and exact match on held-out tasks falls. What is most likely happening?",
+        {"A": "training is working as intended", "B": "reward hacking: the policy exploits the reward model's "
+         "errors (here, a length bias)",
+         "C": "the learning rate is too low", "D": "the value model diverged"},
+        "B",
+        "The proxy (RM score) rises while a gold measure (held-out exact match) falls: the signature of reward "
+        "over-optimisation (Goodhart). Look at samples, compare the RM with a gold metric or held-out human / "
+        "judge evaluation, watch KL and length, and raise β or fix the RM.",
+        {"A": "The gold measure falls while the proxy rises: the policy is not getting better.",
+         "C": "A low learning rate would move slowly, not raise KL fast.",
+         "D": "A diverged critic shows as exploding value loss or noisy advantages, not a rising RM score with "
+              "falling quality."},
+    ),
+    ChoiceQuestion(
+        "x_hack_b",
+        "Which signal alone is **least** able to tell real improvement from reward hacking?",
+        {"A": "the reward model's mean score on the training prompts",
+         "B": "a held-out gold metric (exact match, human or independent judge ratings)",
+         "C": "reading a sample of responses from each checkpoint",
+         "D": "the agreement between the reward model and a second, independently trained reward model"},
+        "A",
+        "The RM score is the thing being optimised, so it rises in both cases. Detection needs a signal the "
+        "policy is not optimising: a gold metric, people (or an independent judge) reading samples, or a "
+        "second reward model the policy never saw.",
+        {"B": "A gold metric is not optimised by the policy: it falls under hacking.",
+         "C": "Reading samples is how hacks (repetition, filler, flattery) are usually found.",
+         "D": "A held-out RM disagrees with the optimised one when the policy exploits the latter's errors."},
+    ),
+    # ---- extra: model collapse
+    NumberQuestion(
+        "x_collapse_a",
+        "Each \"generation\" fits a Gaussian by maximum likelihood to $n = 10$ samples drawn from the previous "
+        "generation's Gaussian (starting from the true one). After 10 generations, what is the expected "
+        "fitted variance as a fraction of the true variance?",
+        0.9 ** 10,
+        "The maximum-likelihood variance is biased: E[σ̂²] = (n−1)/n · σ² = 0.9 σ². Each generation multiplies "
+        "the expected variance by 0.9, so after 10 generations it is 0.9¹⁰ ≈ 0.35: the tails go first, the "
+        "same mechanism Shumailov et al. (2024) call model collapse.",
+        rel_tol=0.01,
+        wrong=((1.0, "the MLE variance (dividing by n) is biased low by (n−1)/n each generation."),
+               (0.9, "that's one generation; the shrinkage compounds."),
+               (0.0, "it shrinks, but not to zero in 10 generations: (n−1)/n per generation.")),
+        hint="E[σ̂²_MLE] = (n−1)/n · σ², applied once per generation.",
+    ),
+    ChoiceQuestion(
+        "x_collapse_b",
+        "You iterate: train on data, generate synthetic data with the model, train the next model. Which "
+        "practice best prevents collapse?",
+        {"A": "train each generation only on the newest synthetic data",
+         "B": "keep the original human data and accumulate synthetic data alongside it, filtered and deduplicated",
+         "C": "sample the synthetic data greedily (temperature 0) to reduce noise",
+         "D": "train each generation for more epochs"},
+        "B",
+        "Replacing real data by synthetic data compounds sampling and estimation errors generation after "
+        "generation; accumulating real and synthetic data keeps the error bounded (Gerstgrasser et al., 2024). "
+        "Filtering (correctness checks, ROUGE-L dedup as in Self-Instruct) and keeping diversity help too.",
+        {"A": "That is exactly the replace-the-data loop in which collapse was shown.",
+         "C": "Greedy sampling removes diversity and the tails even faster.",
+         "D": "More epochs on a narrowing distribution fits it more closely; the tails still vanish."},
+    ),
+    # ---- extra: how much SFT data
+    NumberQuestion(
+        "x_sft_data_a",
+        "LIMA (Zhou et al., 2023) fine-tuned a 65B LLaMA into a strong assistant with a small, carefully "
+        "curated SFT set. How many examples?",
+        1000,
+        "1,000 curated prompt–response pairs. Its 'superficial alignment hypothesis': a strong base model "
+        "already has the knowledge, and SFT mostly teaches the format and style — for which quality and "
+        "diversity matter more than quantity. (Alpaca used 52K generated examples, Dolly 15K human-written.)",
+        rel_tol=0.0, abs_tol=0.5,
+        wrong=((52000, "52K is Alpaca's size; LIMA used far fewer."),
+               (15000, "15K is Dolly's size; LIMA used far fewer.")),
+        hint="it is in the paper's title: 'Less Is More for Alignment'.",
+    ),
+    ChoiceQuestion(
+        "x_sft_data_b",
+        "How do you find out whether **more** SFT data would help your model on its task?",
+        {"A": "use the 20-tokens-per-parameter rule",
+         "B": "fine-tune on nested subsets (say 1/8, 1/4, 1/2 and all of the data) and plot the held-out "
+              "metric against data size",
+         "C": "always collect as much as possible",
+         "D": "match the number of pre-training tokens"},
+        "B",
+        "A learning curve on nested subsets shows whether the metric still climbs with data (collect more) "
+        "or has flattened (improve quality, diversity or the base model instead). Style and format adapt with "
+        "hundreds to thousands of good examples; new skills need more.",
+        {"A": "That is Chinchilla's pre-training rule; the seed itself says it is not for fine-tuning.",
+         "C": "More low-quality data can hurt, and data costs money: measure first.",
+         "D": "SFT sets are many orders of magnitude smaller than pre-training corpora by design."},
+    ),
+]
+
+QUESTIONS: dict[str, ChoiceQuestion | NumberQuestion] = {}
+for _q in _BANK:
+    if _q.qid in QUESTIONS:
+        raise ValueError(f"duplicate question id {_q.qid!r}")
+    QUESTIONS[_q.qid] = _q
+del _q
+
+
+# --------------------------------------------------------------------------- checking answers
+
+
+def _get(qid: str, kind: type):
+    q = QUESTIONS.get(qid)
+    if q is None:
+        raise KeyError(f"no interview question {qid!r}; known ids: {', '.join(QUESTIONS)}")
+    if not isinstance(q, kind):
+        other = "check_number" if isinstance(q, NumberQuestion) else "check_choice"
+        raise TypeError(f"question {qid!r} is a {type(q).__name__}; check it with {other}")
+    return q
+
+
+def _unanswered(qid: str, example: str) -> None:
+    fail(f"✗ {qid}: not answered yet — in the cell above, replace `raise NotImplementedError()` with "
+         f"`answer_{qid} = {example}` and run that cell.")
+
+
+_LETTER = re.compile(r"^\(?\s*([A-Za-z])\s*[).:]?$")
+
+
+def check_choice(qid: str, answer: Any) -> None:
+    """Check a multiple-choice answer (a letter such as ``"B"``; case, spaces and ``"(B)"``/``"B."`` are
+    accepted). Prints ``✓ … — why: …`` when right; raises :class:`CheckFailure` with a note otherwise."""
+    q: ChoiceQuestion = _get(qid, ChoiceQuestion)
+    letters = ", ".join(q.options)
+    if answer is None or answer is Ellipsis:
+        _unanswered(qid, '"A"')
+    if not isinstance(answer, str):
+        fail(f"✗ {qid}: answer with one letter as a string, e.g. answer_{qid} = \"A\" (one of {letters}); "
+             f"got {answer!r} ({type(answer).__name__}).")
+    m = _LETTER.match(answer.strip())
+    if m is None:
+        fail(f"✗ {qid}: {answer!r} is not one letter; answer with one of {letters}, e.g. answer_{qid} = \"A\".")
+    letter = m.group(1).upper()
+    if letter not in q.options:
+        fail(f"✗ {qid}: {letter!r} is not an option; choose one of {letters}.")
+    if letter != q.answer:
+        fail(f"✗ {qid}: {letter} is not the best answer. {q.wrong[letter]}\n  Think again, change "
+             f"answer_{qid} and re-run both cells.")
+    passed(qid, f"{letter} — why: {q.why}")
+
+
+def _as_number(qid: str, answer: Any) -> float:
+    if isinstance(answer, bool):
+        fail(f"✗ {qid}: expected a number, got {answer!r} (a bool).")
+    if isinstance(answer, str):
+        fail(f"✗ {qid}: expected a number, got the string {answer!r}; write it without quotes "
+             f"(e.g. answer_{qid} = 1.4e11).")
+    if isinstance(answer, numbers.Real):
+        return float(answer)
+    size = getattr(answer, "size", None)
+    numel = answer.numel() if callable(getattr(answer, "numel", None)) else size
+    if numel == 1 and hasattr(answer, "item"):
+        value = answer.item()
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+    fail(f"✗ {qid}: expected a single number, got {type(answer).__name__}: {answer!r}.")
+    raise AssertionError("unreachable")  # fail() always raises
+
+
+def _power_of_ten_off(got: float, expected: float, rel_tol: float) -> int | None:
+    """The k ≠ 0 with got ≈ expected·10^k (within the tolerance, at least 1%), else None."""
+    if got == 0 or expected == 0 or (got > 0) != (expected > 0):
+        return None
+    k = round(math.log10(got / expected))
+    if k != 0 and math.isclose(got, expected * 10.0**k, rel_tol=max(rel_tol, 0.01)):
+        return k
+    return None
+
+
+def check_number(qid: str, answer: Any, *, rel_tol: float | None = None, abs_tol: float | None = None) -> None:
+    """Check a numeric answer within the question's tolerance (or ``rel_tol``/``abs_tol`` given here).
+    Prints ``✓ … — why: …`` when right; raises :class:`CheckFailure` naming a classic wrong value when
+    it recognises one, or with a hint otherwise."""
+    q: NumberQuestion = _get(qid, NumberQuestion)
+    rel = q.rel_tol if rel_tol is None else rel_tol
+    ab = q.abs_tol if abs_tol is None else abs_tol
+    if answer is None or answer is Ellipsis:
+        _unanswered(qid, "1.0")
+    got = _as_number(qid, answer)
+    if not math.isfinite(got):
+        fail(f"✗ {qid}: {got!r} is not a finite number.")
+    if _close(got, q.answer, rel, ab):
+        passed(qid, f"{got:.6g} — why: {q.why}")
+        return
+    for value, note in q.wrong:
+        if _close(got, value, rel, ab):
+            fail(f"✗ {qid}: {got:.6g} — {note}\n  Change answer_{qid} and re-run both cells.")
+    if _close(-got, q.answer, rel, ab):
+        fail(f"✗ {qid}: {got:.6g} has the wrong sign.")
+    k = _power_of_ten_off(got, q.answer, rel)
+    if k is not None:
+        fail(f"✗ {qid}: {got:.6g} is off by a factor of 10^{k}: check the powers of ten (and the units).")
+    fail(f"✗ {qid}: {got:.6g} is not right. Hint: {q.hint or 'work it through on paper first.'}\n"
+         f"  Change answer_{qid} and re-run both cells.")
+
+
+def reveal(qid: str) -> None:
+    """Print a question's answer and explanation (self-study: after you have tried)."""
+    q = QUESTIONS.get(qid)
+    if q is None:
+        raise KeyError(f"no interview question {qid!r}; known ids: {', '.join(QUESTIONS)}")
+    if isinstance(q, ChoiceQuestion):
+        print(f"{qid}: {q.answer} ({q.options[q.answer]}) — why: {q.why}")
+    else:
+        print(f"{qid}: {q.answer:.6g} — why: {q.why}")
+
+
+# --------------------------------------------------------------------------- rendering for the notebook
+
+
+def question_markdown(qid: str, points: float | None = None) -> str:
+    """The question as Markdown for a read-only notebook cell: text and options, never the answer."""
+    q = QUESTIONS.get(qid)
+    if q is None:
+        raise KeyError(f"no interview question {qid!r}; known ids: {', '.join(QUESTIONS)}")
+    pts = f" ({points:g} point{'s' if points != 1 else ''})" if points is not None else ""
+    head = f"**Concept check `{qid}`{pts}.** {q.text}"
+    if isinstance(q, ChoiceQuestion):
+        opts = "\n".join(f"- **{k}.** {v}" for k, v in q.options.items())
+        return f"{head}\n\n{opts}\n\nAnswer with one letter: `answer_{qid} = \"A\"`."
+    return f"{head}\n\nAnswer with a number: `answer_{qid} = ...`."
+
+
+def answer_placeholder(qid: str) -> str:
+    """The line that precedes the solution markers in an answer cell, so an unanswered release cell
+    still defines the name (the test cell then says "not answered yet" instead of a NameError)."""
+    q = QUESTIONS.get(qid)
+    if q is None:
+        raise KeyError(f"no interview question {qid!r}; known ids: {', '.join(QUESTIONS)}")
+    kind = f'one letter, {", ".join(repr(k) for k in q.options)}' if isinstance(q, ChoiceQuestion) else "a number"
+    return f"answer_{qid} = None  # your answer: {kind}"
