@@ -132,7 +132,7 @@ def test_scores_are_the_same_left_or_right_padded(tok, rm):
 
 
 def test_rollout_with_policy_as_reference_has_zero_kl(tok, policy, rm):
-    ro = R.collect_rollout(policy, copy.deepcopy(policy), rm, rm, tok, PROMPTS, response_length=5,
+    ro = R.collect_rollout(R.PolicyAndValue(policy, rm), copy.deepcopy(policy), rm, tok, PROMPTS, response_length=5,
                            temperature=1.0, seed=0)
     assert torch.equal(ro.logprobs, ro.ref_logprobs)
     rewards = F.kl_penalized_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, ro.response_mask, 0.5)
@@ -142,15 +142,15 @@ def test_rollout_with_policy_as_reference_has_zero_kl(tok, policy, rm):
 
 
 def test_rollout_forward_chunks_do_not_change_results(tok, policy, rm):
-    a = R.collect_rollout(policy, policy, rm, rm, tok, PROMPTS, response_length=5, temperature=1.0, seed=1)
-    b = R.collect_rollout(policy, policy, rm, rm, tok, PROMPTS, response_length=5, temperature=1.0, seed=1,
+    a = R.collect_rollout(R.PolicyAndValue(policy, rm), policy, rm, tok, PROMPTS, response_length=5, temperature=1.0, seed=1)
+    b = R.collect_rollout(R.PolicyAndValue(policy, rm), policy, rm, tok, PROMPTS, response_length=5, temperature=1.0, seed=1,
                           forward_batch_size=1)
     for name in ("logprobs", "values", "scores"):
         assert_close(getattr(a, name), getattr(b, name), atol=1e-5, rtol=1e-5)
 
 
 def test_rollout_padding_is_zeroed(tok, policy, rm):
-    ro = R.collect_rollout(policy, policy, rm, rm, tok, PROMPTS, response_length=8, temperature=1.0, seed=2)
+    ro = R.collect_rollout(R.PolicyAndValue(policy, rm), policy, rm, tok, PROMPTS, response_length=8, temperature=1.0, seed=2)
     pad = ro.response_mask == 0
     assert (ro.logprobs[pad] == 0).all() and (ro.values[pad] == 0).all()
     assert len(ro.responses) == 3 and set(ro.timings) == {"generate", "score"}
@@ -172,7 +172,7 @@ def test_nan_reward_scores_are_a_clear_error(tok, policy):
     with torch.no_grad():
         bad_rm.score.weight.fill_(float("nan"))
     with pytest.raises(ValueError, match="non-finite score"):
-        R.collect_rollout(policy, policy, _tiny(tok, "reward"), bad_rm, tok, PROMPTS, response_length=3,
+        R.collect_rollout(R.PolicyAndValue(policy, _tiny(tok, "reward")), policy, bad_rm, tok, PROMPTS, response_length=3,
                           temperature=1.0, seed=0)
 
 
@@ -203,5 +203,21 @@ def test_retokenised_scores_match_direct_scores(tok, rm):
 
 def test_value_model_must_have_a_scalar_head(tok, policy):
     with pytest.raises(TypeError, match="num_labels=1"):
-        R.token_values(policy, torch.tensor([[1, 5]]), torch.ones(1, 2, dtype=torch.long),
-                       torch.tensor([[2]]), torch.ones(1, 1, dtype=torch.long))
+        R.PolicyAndValue(policy, copy.deepcopy(policy))
+
+
+def test_value_head_gives_the_same_logits_as_the_policy(tok, policy):
+    # the value-head path computes logits from the trunk + LM head itself: same numbers as the model's forward
+    q, qm = R.left_pad(R.encode_prompts(tok, PROMPTS), tok.pad_token_id)
+    r, m = torch.tensor([[40, 2, 0], [41, 42, 2], [43, 44, 45]]), torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 1]])
+    logits, values = R.PolicyAndValue(policy)(q, qm, r, m)
+    torch.testing.assert_close(logits, R.response_logits(policy, q, qm, r, m), atol=1e-5, rtol=1e-5)
+    assert values.shape == (3, 3) and (values == 0).all()  # the head starts at zero
+
+
+def test_our_scores_match_the_reward_stage(tok, rm):
+    from llmcourse.reward import reward_scores
+
+    ids = torch.tensor([[0, 1, 40, 41, 2], [1, 42, 2, 0, 0]])
+    mask = torch.tensor([[0, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    assert_close(R.sequence_scores(rm, ids, mask), reward_scores(rm, ids, mask), atol=1e-6, rtol=1e-6)

@@ -82,6 +82,17 @@ def test_policy_is_trained_in_place_and_reward_model_is_not(run):
     assert all(torch.equal(rm_before[k], v) for k, v in rm.state_dict().items())
 
 
+def test_value_head_variant_keeps_the_invariants(tok):
+    h = train_ppo(_tiny(tok), tok, _tiny(tok, "reward", seed=1), PROMPTS, _config(value_head=True))
+    assert h[1]["kl"] == 0.0 and all(e["first_ratio_dev"] == 0.0 for e in h[1:])
+    assert h[2]["kl_k3"] > 0.0
+
+
+def test_value_head_and_value_model_together_are_refused(tok):
+    with pytest.raises(ValueError, match="value_head"):
+        train_ppo(_tiny(tok), tok, _tiny(tok, "reward"), PROMPTS, _config(value_head=True), value_model=_tiny(tok, "reward"))
+
+
 def test_kl_grows_once_the_policy_moves(run):
     assert run[0][2]["kl_k3"] > 0.0
 

@@ -30,13 +30,14 @@ from llmcourse.ppo.functional import (
     sequence_kl,
     truncate_after_eos,
 )
-from llmcourse.ppo.rollout import Rollout, collect_rollout
-from llmcourse.ppo.trainer import PolicyAndValue, PPOConfig, evaluate, prompts_from_records, train_ppo
+from llmcourse.ppo.rollout import PolicyAndValue, Rollout, collect_rollout
+from llmcourse.ppo.trainer import PPOConfig, evaluate, ppo_update, prompts_from_records, train_ppo
 
 __all__ = [
     "AdaptiveKLController", "FixedKLController", "adaptive_kl_update", "approx_kl", "clip_fraction",
     "clipped_policy_loss", "clipped_value_loss", "entropy_from_logits", "gae_advantages",
     "kl_penalized_rewards", "kl_per_token", "last_token_index", "logprobs_from_logits", "masked_mean",
     "masked_sum", "masked_var", "masked_whiten", "penalize_missing_eos", "sequence_kl", "truncate_after_eos",
-    "Rollout", "collect_rollout", "PolicyAndValue", "PPOConfig", "evaluate", "prompts_from_records", "train_ppo",
+    "Rollout", "collect_rollout", "PolicyAndValue", "PPOConfig", "evaluate", "ppo_update", "prompts_from_records",
+    "train_ppo",
 ]

@@ -34,7 +34,7 @@ from llmcourse.ppo import functional as F
 __all__ = [
     "Rollout", "encode_prompts", "left_pad", "sample_responses", "join", "position_ids_from_mask",
     "response_logits", "response_logprobs", "token_values", "sequence_scores", "same_tokenizer",
-    "check_reward_tokenizer", "score_responses", "collect_rollout",
+    "check_reward_tokenizer", "score_responses", "PolicyAndValue", "collect_rollout",
 ]
 
 
@@ -262,24 +262,70 @@ def _check_scores(scores: torch.Tensor, prompts: Sequence[str], responses: Seque
                          "reward model's weights (NaN after training?) and its dtype")
 
 
+# --------------------------------------------------------------------------- the trained pair
+
+
+class PolicyAndValue(torch.nn.Module):
+    r"""The policy and the value function under one module, so one optimizer, one
+    ``accelerator.prepare`` and (under DDP) one gradient all-reduce cover both.
+
+    * ``value_model`` given (a scalar-head model, e.g. a copy of the reward model — TRL's default):
+      a separate trunk, $V(s_t)$ = its head at position $P - 1 + t$;
+    * ``value_model=None``: a **value head** — one ``Linear(hidden, 1)`` on the policy's own last
+      hidden states (the older ``AutoModelForCausalLMWithValueHead`` design): one forward and one
+      backward pass instead of two, at the price of value-loss gradients reaching the policy's trunk
+      (kept small by ``vf_coef``). The head starts at zero, so the first values are 0.
+
+    ``forward`` returns ``(logits (B, T, V), values (B, T))`` for the response positions; the rollout
+    and the update both call it, so the stored and recomputed log-probs come from the same code.
+    """
+
+    def __init__(self, policy, value_model=None):
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+        if value_model is None:
+            hidden = policy.get_output_embeddings().in_features
+            self.value_head = torch.nn.Linear(hidden, 1)
+            torch.nn.init.zeros_(self.value_head.weight)
+            torch.nn.init.zeros_(self.value_head.bias)
+        else:
+            _backbone_and_head(value_model)  # fail early with the fix if it has no scalar head
+            self.value_head = None
+
+    def forward(self, query_ids, query_mask, response_ids, response_mask):
+        if self.value_model is not None:
+            logits = response_logits(self.policy, query_ids, query_mask, response_ids, response_mask)
+            values = token_values(self.value_model, query_ids, query_mask, response_ids, response_mask)
+            return logits, values
+        input_ids, attention_mask, position_ids = join(query_ids, query_mask, response_ids, response_mask)
+        trunk = getattr(self.policy, self.policy.base_model_prefix)
+        hidden = trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                       use_cache=False).last_hidden_state
+        h = hidden[:, query_ids.shape[1] - 1 : -1]  # the states s_t that chose each response token
+        logits = self.policy.get_output_embeddings()(h)
+        return logits, self.value_head(h).squeeze(-1).float()
+
+
 # --------------------------------------------------------------------------- one rollout
 
 
 @torch.no_grad()
-def collect_rollout(policy, ref_model, value_model, reward_model, tokenizer, prompts: Sequence[str], *,
+def collect_rollout(model: PolicyAndValue, ref_model, reward_model, tokenizer, prompts: Sequence[str], *,
                     response_length: int, temperature: float, seed: int, reward_tokenizer=None,
                     forward_batch_size: int | None = None) -> Rollout:
-    """Sample responses to ``prompts`` with ``policy`` and compute everything PPO needs from them.
+    """Sample responses to ``prompts`` with ``model.policy`` and compute everything PPO needs from them.
 
     ``forward_batch_size`` splits the scoring forward passes into chunks (memory); the result does
     not depend on it. The reward model's raw scores are returned; penalties are the trainer's job.
     Non-finite scores raise a ``ValueError`` naming the rows.
     """
-    device = next(policy.parameters()).device
+    device = next(model.parameters()).device
     t0 = time.perf_counter()
     query_ids, query_mask = left_pad(encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
     response_ids, response_mask, has_eos = sample_responses(
-        policy, tokenizer, query_ids, query_mask, response_length=response_length, temperature=temperature, seed=seed)
+        model.policy, tokenizer, query_ids, query_mask, response_length=response_length, temperature=temperature,
+        seed=seed)
     t1 = time.perf_counter()
     retokenize = check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
 
@@ -288,11 +334,11 @@ def collect_rollout(policy, ref_model, value_model, reward_model, tokenizer, pro
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logprobs", "entropy", "ref_logprobs", "values", "scores")}
     for s in range(0, n, step):
         q, qm, r, rm = query_ids[s:s + step], query_mask[s:s + step], response_ids[s:s + step], response_mask[s:s + step]
-        logp, ent = response_logprobs(policy, q, qm, r, rm, temperature, with_entropy=True)
-        parts["logprobs"].append(logp)
-        parts["entropy"].append(ent)
+        logits, values = model(q, qm, r, rm)
+        parts["logprobs"].append(F.logprobs_from_logits(logits, r, temperature))
+        parts["entropy"].append(F.entropy_from_logits(logits, temperature))
+        parts["values"].append(values)
         parts["ref_logprobs"].append(response_logprobs(ref_model, q, qm, r, rm, temperature))
-        parts["values"].append(token_values(value_model, q, qm, r, rm))
         if not retokenize:
             ids, mask, _ = join(q, qm, r, rm)
             parts["scores"].append(sequence_scores(reward_model, ids, mask))
@@ -305,6 +351,6 @@ def collect_rollout(policy, ref_model, value_model, reward_model, tokenizer, pro
     m = response_mask.float()
     return Rollout(query_ids=query_ids, query_mask=query_mask, response_ids=response_ids, response_mask=response_mask,
                    has_eos=has_eos, logprobs=out["logprobs"] * m, ref_logprobs=out["ref_logprobs"] * m,
-                   values=out["values"] * m, scores=out["scores"], entropy=out["entropy"] * m,
+                   values=out["values"].float() * m, scores=out["scores"], entropy=out["entropy"] * m,
                    prompts=list(prompts), responses=responses,
                    timings={"generate": t1 - t0, "score": time.perf_counter() - t1})

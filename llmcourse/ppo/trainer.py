@@ -31,7 +31,9 @@ from llmcourse import tasks, templates, training
 from llmcourse.ppo import functional as F
 from llmcourse.ppo import rollout as R
 
-__all__ = ["PPOConfig", "PolicyAndValue", "train_ppo", "evaluate", "prompts_from_records"]
+__all__ = ["PPOConfig", "train_ppo", "ppo_update", "evaluate", "prompts_from_records"]
+
+PolicyAndValue = R.PolicyAndValue
 
 
 @dataclass
@@ -75,6 +77,10 @@ class PPOConfig:
     """Discount γ (1: the score at the end counts fully for every token)."""
     lam: float = 0.95
     """GAE λ."""
+    value_head: bool = False
+    """Estimate values with a scalar head on the policy's own trunk instead of a separate value model
+    (one forward/backward per minibatch instead of two; see :class:`~llmcourse.ppo.rollout.PolicyAndValue`).
+    TRL's PPO uses a separate value model initialised from the reward model (the default here too)."""
     whiten_rewards: bool = False
     """Scale (not shift) the per-token rewards to unit variance before GAE."""
     missing_eos_penalty: float | None = None
@@ -121,22 +127,6 @@ class PPOConfig:
             raise ValueError(f"PPOConfig.missing_eos_penalty must be >= 0 or None, got {self.missing_eos_penalty}")
         if self.eval_steps < 0:
             raise ValueError(f"PPOConfig.eval_steps must be >= 0, got {self.eval_steps}")
-
-
-class PolicyAndValue(torch.nn.Module):
-    """The two trained models under one module, so one optimizer and one ``accelerator.prepare``
-    (and, under DDP, one gradient all-reduce) cover both."""
-
-    def __init__(self, policy, value_model):
-        super().__init__()
-        self.policy = policy
-        self.value_model = value_model
-
-    def forward(self, query_ids, query_mask, response_ids, response_mask):
-        """Returns ``(logits (B, T, V), values (B, T))`` for the response positions."""
-        logits = R.response_logits(self.policy, query_ids, query_mask, response_ids, response_mask)
-        values = R.token_values(self.value_model, query_ids, query_mask, response_ids, response_mask)
-        return logits, values
 
 
 # --------------------------------------------------------------------------- data
@@ -230,6 +220,61 @@ def _frozen(model, device):
     return model
 
 
+def ppo_update(model, optimizer, accelerator, batch: R.Rollout, advantages: torch.Tensor, returns: torch.Tensor,
+               config: PPOConfig, generator: torch.Generator, policy_loss_fn: Callable | None = None,
+               where: str = "") -> dict[str, torch.Tensor]:
+    r"""``num_ppo_epochs`` passes over one rollout batch in ``num_mini_batches`` shuffled minibatches,
+    each an optimizer step on $\mathcal{L}^{\text{CLIP}} + c_v\,\mathcal{L}^{V}$ with clipped gradients.
+
+    ``batch.logprobs`` / ``batch.values`` are the rollout's (π_old, V_old); the new ones are
+    recomputed by the same :class:`~llmcourse.ppo.rollout.PolicyAndValue` forward, so on the first
+    minibatch of the first epoch the ratio is exactly 1. Returns the per-minibatch diagnostics stacked
+    (``policy_loss``, ``value_loss``, ``clipfrac``, ``approx_kl``, ``value_clipfrac``) and
+    ``first_ratio_dev`` = max |ρ − 1| over the first minibatch's real tokens.
+    """
+    policy_loss_fn = policy_loss_fn or F.clipped_policy_loss
+    B = len(batch)
+    mb = B // config.num_mini_batches
+    device = batch.logprobs.device
+    stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "value_clipfrac")}
+    first_ratio_dev = None
+    model.train()
+    for epoch in range(config.num_ppo_epochs):
+        perm = torch.randperm(B, generator=generator).to(device)
+        for k in range(config.num_mini_batches):
+            idx = perm[k * mb:(k + 1) * mb]
+            m = batch.response_mask[idx]
+            with accelerator.autocast():
+                logits, vpred = model(batch.query_ids[idx], batch.query_mask[idx], batch.response_ids[idx], m)
+            new_logp = F.logprobs_from_logits(logits, batch.response_ids[idx], config.temperature) * m
+            vpred = vpred.float() * m
+            old_logp, adv = batch.logprobs[idx], advantages[idx]
+            pg_loss = policy_loss_fn(new_logp, old_logp, adv, m, config.cliprange)
+            vf_loss = F.clipped_value_loss(vpred, batch.values[idx], returns[idx], m, config.cliprange_value)
+            loss = pg_loss + config.vf_coef * vf_loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"PPO loss is {loss.item()} {where}at epoch {epoch}, minibatch {k} (policy loss {pg_loss.item()}, "
+                    f"value loss {vf_loss.item()}); a loss function produced NaN/inf — e.g. a ratio of probabilities "
+                    "instead of exp(log-prob difference), or unmasked padding")
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                if first_ratio_dev is None:
+                    first_ratio_dev = ((torch.exp(new_logp - old_logp) - 1).abs() * m).max()
+                stats["policy_loss"].append(pg_loss.detach())
+                stats["value_loss"].append(vf_loss.detach())
+                stats["clipfrac"].append(F.clip_fraction(new_logp, old_logp, adv, m, config.cliprange))
+                stats["approx_kl"].append(F.approx_kl(new_logp, old_logp, m))
+                v_clipped = (vpred - batch.values[idx]).abs() > config.cliprange_value
+                stats["value_clipfrac"].append(F.masked_mean(v_clipped.float(), m))
+    out = {k: torch.stack(v) for k, v in stats.items()}
+    out["first_ratio_dev"] = first_ratio_dev
+    return out
+
+
 def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None = None, *, ref_model=None,
               value_model=None, reward_tokenizer=None, eval_data=None,
               rewards_fn: Callable | None = None, advantages_fn: Callable | None = None,
@@ -243,20 +288,21 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     * ``prompts`` — formatted prompt strings (or ``{"prompt": ...}`` dicts) to sample from;
     * ``ref_model`` — the frozen reference $\pi_{\mathrm{ref}}$ (default: a copy of ``policy`` as given);
     * ``value_model`` — trained alongside (default: a copy of ``reward_model``, TRL's choice: it
-      already reads responses the way the reward does);
+      already reads responses the way the reward does; ``config.value_head=True``: a head on the policy);
     * ``eval_data`` — ``[{"prompt", "answer"}]`` for held-out exact match (see :func:`prompts_from_records`);
     * ``rewards_fn`` / ``advantages_fn`` / ``policy_loss_fn`` / ``kl_update_fn`` — replacements for
       :func:`~llmcourse.ppo.functional.kl_penalized_rewards`, :func:`~llmcourse.ppo.functional.gae_advantages`,
       :func:`~llmcourse.ppo.functional.clipped_policy_loss`, :func:`~llmcourse.ppo.functional.adaptive_kl_update`
-      with the same signatures.
+      with the same signatures (a student's implementation trains the real model).
 
     History: one dict per logged step with ``score`` (mean RM score of the sampled responses),
     ``kl`` (mean per-sequence $\sum_t k_1$), ``kl_k3``, ``non_score_reward`` ($-\beta$·KL per
-    sequence), ``total_reward``, ``kl_coef``, ``entropy``, ``clipfrac``, ``approx_kl``,
-    ``policy_loss``, ``value_loss``, ``value_clipfrac``, ``response_length``, ``eos_rate``,
-    ``first_ratio_dev`` (max $|\rho-1|$ on the first minibatch of the first epoch: 0 unless rollout and
-    update disagree), timings, and on evaluation steps ``exact_match``, ``eval_score``, ``eval_length``.
-    Step 0 is the starting policy (evaluation only).
+    sequence), ``total_reward``, ``kl_coef`` (the β this batch was penalised with), ``entropy``,
+    ``clipfrac``, ``approx_kl``, ``policy_loss``, ``value_loss``, ``value_clipfrac``,
+    ``response_length``, ``eos_rate``, ``first_ratio_dev`` (max $|\rho-1|$ on the first minibatch of
+    the first epoch: 0 unless rollout and update disagree), ``time_generate`` / ``time_score`` /
+    ``time_update`` (seconds), and on evaluation steps ``exact_match``, ``eval_score``,
+    ``eval_length``, ``eval_eos_rate``. Step 0 is the starting policy (evaluation only).
     """
     config = config or PPOConfig()
     if not isinstance(config, PPOConfig):
@@ -266,22 +312,22 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     models.check_tokenizer(tokenizer)
     prompt_texts = _check_prompts(prompts)
     eval_data = _check_eval_data(eval_data)
+    if config.value_head and value_model is not None:
+        raise ValueError("config.value_head=True puts the value head on the policy; don't also pass value_model")
     rewards_fn = rewards_fn or F.kl_penalized_rewards
     advantages_fn = advantages_fn or F.gae_advantages
-    policy_loss_fn = policy_loss_fn or F.clipped_policy_loss
 
     accelerator = training.make_accelerator(mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
 
     # --- models: dropout off everywhere; reference and reward model frozen
+    R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
     ref_model = _frozen(ref_model if ref_model is not None else copy.deepcopy(policy), device)
     reward_model = _frozen(reward_model, device)
-    value_model = value_model if value_model is not None else copy.deepcopy(reward_model)
-    for p in value_model.parameters():
-        p.requires_grad_(True)
-    R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
-    R._backbone_and_head(value_model)
-    model = PolicyAndValue(training.disable_dropout(policy), training.disable_dropout(value_model))
+    if not config.value_head:
+        value_model = value_model if value_model is not None else copy.deepcopy(reward_model)
+        training.disable_dropout(value_model).requires_grad_(True)
+    model = R.PolicyAndValue(training.disable_dropout(policy), value_model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=0.0)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -294,7 +340,7 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
 
     prompt_gen = torch.Generator().manual_seed(config.seed)
     shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
-    B, mb = config.batch_size, config.batch_size // config.num_mini_batches
+    B = config.batch_size
 
     def run_eval() -> dict:
         if eval_data is None:
@@ -320,13 +366,13 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
         order = order.repeat(math.ceil(need / len(order)))[:need]  # fewer prompts than a batch: reuse them
         batch_prompts = [prompt_texts[i] for i in order[rank * B:(rank + 1) * B].tolist()]
         unwrapped.eval()
-        ro = R.collect_rollout(unwrapped.policy, ref_model, unwrapped.value_model, reward_model, tokenizer,
-                               batch_prompts, response_length=config.response_length,
-                               temperature=config.temperature, seed=(config.seed * 1_000_003 + step) * world + rank,
-                               reward_tokenizer=reward_tokenizer, forward_batch_size=mb)
+        ro = R.collect_rollout(unwrapped, ref_model, reward_model, tokenizer, batch_prompts,
+                               response_length=config.response_length, temperature=config.temperature,
+                               seed=(config.seed * 1_000_003 + step) * world + rank,
+                               reward_tokenizer=reward_tokenizer, forward_batch_size=B // config.num_mini_batches)
         t_rollout = time.perf_counter()
 
-        # 2. rewards: -β·KL per token, score (minus the missing-EOS penalty) at the last token
+        # 2. rewards: -β·KL per token, the score (minus the missing-EOS penalty) at the last token
         mask = ro.response_mask
         beta = kl_ctl.value
         scores = F.penalize_missing_eos(ro.scores, ro.has_eos, config.missing_eos_penalty)
@@ -339,40 +385,8 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
         t_score = time.perf_counter()
 
         # 4. update: PPO epochs over shuffled minibatches
-        model.train()
-        stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("policy_loss", "value_loss", "clipfrac", "approx_kl", "value_clipfrac")}
-        first_ratio_dev = None
-        for epoch in range(config.num_ppo_epochs):
-            perm = torch.randperm(B, generator=shuffle_gen).to(device)
-            for k in range(config.num_mini_batches):
-                idx = perm[k * mb:(k + 1) * mb]
-                m = mask[idx]
-                with accelerator.autocast():
-                    logits, vpred = model(ro.query_ids[idx], ro.query_mask[idx], ro.response_ids[idx], m)
-                new_logp = F.logprobs_from_logits(logits, ro.response_ids[idx], config.temperature) * m
-                vpred = vpred.float() * m
-                old_logp = ro.logprobs[idx]
-                pg_loss = policy_loss_fn(new_logp, old_logp, advantages[idx], m, config.cliprange)
-                vf_loss = F.clipped_value_loss(vpred, ro.values[idx], returns[idx], m, config.cliprange_value)
-                loss = pg_loss + config.vf_coef * vf_loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"PPO loss is {loss.item()} at step {step}, epoch {epoch}, minibatch {k} (policy loss "
-                        f"{pg_loss.item()}, value loss {vf_loss.item()}); a loss function produced NaN/inf — "
-                        "e.g. a ratio of probabilities instead of exp(log-prob difference), or unmasked padding")
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                with torch.no_grad():
-                    if first_ratio_dev is None:
-                        first_ratio_dev = ((torch.exp(new_logp - old_logp) - 1).abs() * m).max()
-                    stats["policy_loss"].append(pg_loss.detach())
-                    stats["value_loss"].append(vf_loss.detach())
-                    stats["clipfrac"].append(F.clip_fraction(new_logp, old_logp, advantages[idx], m, config.cliprange))
-                    stats["approx_kl"].append(F.approx_kl(new_logp, old_logp, m))
-                    v_clipped = (vpred - ro.values[idx]).abs() > config.cliprange_value
-                    stats["value_clipfrac"].append(F.masked_mean(v_clipped.float(), m))
+        stats = ppo_update(model, optimizer, accelerator, ro, advantages, returns, config, shuffle_gen,
+                           policy_loss_fn, where=f"at step {step} ")
         t_update = time.perf_counter()
 
         # 5. the KL coefficient for the next batch, from this batch's mean per-sequence KL
@@ -381,7 +395,7 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
         kl_ctl.update(mean_kl, B * world)
 
         if step % config.logging_steps == 0 or step == config.max_steps:
-            non_score = (-beta * seq_kl)
+            non_score = -beta * seq_kl
             entry = {
                 "step": step,
                 "episodes": step * B * world,
@@ -394,8 +408,8 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
                 "entropy": mean_all(F.masked_mean(ro.entropy, mask, dim=-1)),
                 "response_length": mean_all(mask.sum(-1)),
                 "eos_rate": mean_all(ro.has_eos),
-                **{k: mean_all(torch.stack(v)) for k, v in stats.items()},
-                "first_ratio_dev": max_all(first_ratio_dev),
+                **{k: mean_all(v) for k, v in stats.items() if k != "first_ratio_dev"},
+                "first_ratio_dev": max_all(stats["first_ratio_dev"]),
                 "time_generate": ro.timings["generate"],
                 "time_score": (t_rollout - t0 - ro.timings["generate"]) + (t_score - t_rollout),
                 "time_update": t_update - t_score,
