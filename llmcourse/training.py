@@ -32,9 +32,16 @@ def resolve_mixed_precision(mixed_precision: str = "auto") -> str:
 
 
 def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, cpu: bool = False):
-    """The one place a trainer gets its device, precision and process group from."""
+    """The one place a trainer gets its device, precision and process group from.
+
+    Under a launcher (``torchrun``, ``accelerate launch``) on a machine without CUDA, Accelerate only
+    joins the gloo process group when told it runs on the CPU; without ``cpu=True`` every process
+    would train alone and each would think it is the main one.
+    """
     from accelerate import Accelerator
 
+    if not torch.cuda.is_available() and world_info()["world_size"] > 1:
+        cpu = True
     return Accelerator(mixed_precision=resolve_mixed_precision(mixed_precision),
                        gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
 
