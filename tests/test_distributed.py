@@ -31,7 +31,7 @@ def test_two_processes_match_one_and_only_main_writes(stage, tmp_path):
     single, double = tmp_path / "single", tmp_path / "double"
     _run([sys.executable, str(SCRIPT), stage], single)
     torchrun = Path(sys.executable).parent / "torchrun"
-    _run([str(torchrun), "--nproc_per_node", "2", str(SCRIPT), stage], double)
+    _run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(SCRIPT), stage], double)
 
     a = [r["loss"] for r in json.loads((single / "history.json").read_text()) if "loss" in r]
     b = [r["loss"] for r in json.loads((double / "history.json").read_text()) if "loss" in r]
