@@ -56,16 +56,21 @@ def test_augmenting_output_needs_an_explicit_yes():
 
 
 def test_labels_are_copied_and_label_check_drops_flipped_copies():
-    data = [{"text": "a great movie", "label": 1}, {"text": "a terrible movie", "label": 0}]
-    out = augment_records(data, EDA(synonyms=THESAURUS), fields=("text",), label_field="label", num_aug=4, rng=0)
-    assert all(r["label"] == (1 if r in out[:5] else 0) for r in out)
+    data = [{"text": "a great movie", "label": 1}, {"text": "a dull movie", "label": 0}]
+    # a careless thesaurus: 'terrible' listed as a synonym of 'great' flips the label
+    flipping = EDA(alpha_sr=0.34, alpha_ri=0, alpha_rs=0, p_rd=0,
+                   synonyms={"great": ["terrible", "superb"], "dull": ["boring"], "movie": ["film"]})
+    out = augment_records(data, flipping, fields=("text",), label_field="label", num_aug=8, rng=0)
+    assert [r["label"] for r in out] == [1] * 9 + [0] * 9  # labels copied as they were
+    assert {"text": "a terrible movie", "label": 1} in out
 
-    def classifier(rec):  # a keyword 'classifier' that only knows the original words
-        return 1 if "great" in rec["text"] else 0 if "terrible" in rec["text"] else None
+    def classifier(rec):  # a keyword classifier we trust
+        return 0 if ("terrible" in rec["text"] or "dull" in rec["text"] or "boring" in rec["text"]) else 1
 
-    checked = augment_records(data, EDA(synonyms=THESAURUS), fields=("text",), label_field="label", num_aug=4, rng=0,
+    checked = augment_records(data, flipping, fields=("text",), label_field="label", num_aug=8, rng=0,
                               label_check=classifier)
-    assert all(classifier(r) == r["label"] for r in checked) and len(checked) < len(out)
+    assert all(classifier(r) == r["label"] for r in checked)
+    assert {"text": "a terrible movie", "label": 1} not in checked and len(checked) > 2  # flipped copies gone, others kept
 
 
 def test_same_seed_same_records():

@@ -31,9 +31,7 @@ def wordnet():
 
 
 def test_wordnet_is_version_3_0(wordnet):
-    from nltk.corpus import wordnet as wn
-
-    assert wn.get_version() == "3.0"
+    assert wordnet.version == "3.0"
 
 
 def test_wordnet_synonyms_of_happy(wordnet):

@@ -147,7 +147,9 @@ def test_ri_from_stop_words_is_named():
     fails_with(checks.check_random_insertion, answer, "synonym of a stop word")
 
 
-def test_ri_endless_loop_is_named():
+def test_ri_endless_loop_is_named(monkeypatch):
+    monkeypatch.setattr(checks, "TIME_LIMIT", 0.5)
+
     def answer(words, alpha, synonyms, rng, stop_words=STOP_WORDS):
         new, added = list(words), 0
         while added < max(1, math.floor(alpha * len(words))):

@@ -184,6 +184,11 @@ class WordNetSynonyms:
         _load_wordnet(self.data_dir)
         return self
 
+    @property
+    def version(self) -> str:
+        """The WordNet version read from the data files (``"3.0"``); loads the data."""
+        return _load_wordnet(self.data_dir).get_version()
+
     def __call__(self, word: str) -> list[str]:
         key = word.lower()
         hit = self._cache.get(key)

@@ -58,6 +58,9 @@ SENTENCES = [
 ]
 
 
+TIME_LIMIT = 5.0  # seconds per call of an answer; a correct one takes milliseconds
+
+
 class _TooSlow(BaseException):
     """Raised by the time limit (a BaseException so `except Exception` in an answer can't swallow it)."""
 
@@ -87,13 +90,13 @@ def _call(fn: Callable, name: str, words: list[str], *rest: Any, **kwargs: Any) 
     shown = ", ".join([short_repr(words, 90)] + [short_repr(r, 40) for r in rest if not isinstance(r, random.Random)]
                       + [f"{k}={short_repr(v, 40)}" for k, v in kwargs.items()])
     try:
-        with _time_limit(5.0), warnings.catch_warnings(record=True):
+        with _time_limit(TIME_LIMIT), warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             out = fn(words, *rest, **kwargs)
     except NotImplementedError:
         fail(f"✗ {name}: not implemented yet — replace `raise NotImplementedError()` with your code.")
     except _TooSlow:
-        fail(f"✗ {name}: did not finish within 5 s on ({shown}). An endless loop? With no word that has a synonym, "
+        fail(f"✗ {name}: did not finish within {TIME_LIMIT:g} s on ({shown}). An endless loop? With no word that has a synonym, "
              "a loop that waits for one never ends: loop over the candidates (or a bounded number of tries) instead.")
     except Exception as exc:
         if len(words) < 2:
