@@ -9,10 +9,26 @@ from pathlib import Path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from llmcourse.config import load_stage_configs, make_config
     from llmcourse.demo import DemoConfig, run_demo
+    from llmcourse.ppo import PPOConfig
+    from llmcourse.reward import RewardConfig
+    from llmcourse.sft import SFTConfig
 
-    run_demo(DemoConfig(model=args.model, data=args.data, output=args.output, seed=args.seed,
-                        quick=args.quick, force=args.force))
+    given = {k: v for k, v in dict(model=args.model, data=args.data, output=args.output, seed=args.seed,
+                                   quick=args.quick or None, force=args.force or None).items() if v is not None}
+    overrides = {}
+    if args.config:
+        stages = {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig}
+        from llmcourse.config import read_config_file
+
+        raw = read_config_file(args.config)
+        loaded = load_stage_configs(args.config, stages)
+        demo = make_config(DemoConfig, {**raw.get("demo", {}), **given}, where=f"{args.config}[demo]")
+        overrides = {k: loaded[k] for k in ("sft", "reward", "ppo") if k in raw}
+    else:
+        demo = DemoConfig(**given)
+    run_demo(demo, overrides)
     return 0
 
 
@@ -104,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the embedded default and write a report")
     d.add_argument("--model", help="Hugging Face model name or local folder (default: the embedded base model)")
     d.add_argument("--data", help="Alpaca / Dolly / chat / preference JSON or JSONL file (default: the task world)")
-    d.add_argument("--output", default="demo-report", help="report folder (default: ./demo-report)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--output", help="report folder (default: ./demo-report)")
+    d.add_argument("--seed", type=int, help="seed for data, sampling and training (default 0)")
+    d.add_argument("--config", help="TOML/YAML/JSON file with [demo], [sft], [reward], [ppo] sections "
+                                    "(keys: the fields of DemoConfig, SFTConfig, RewardConfig, PPOConfig)")
     d.add_argument("--quick", action="store_true", help="a fast setting (for tests and a first look)")
     d.add_argument("--force", action="store_true", help="replace an earlier llmcourse report at --output")
     d.set_defaults(func=_cmd_demo)

@@ -1,12 +1,20 @@
-"""``llmcourse demo``: the main job, stage by stage, on the embedded default (or your model/data).
+"""``llmcourse demo``: the main job — base model → SFT → reward model → PPO, measured at every stage.
 
-Today: load (or build) the base model, generate the task world, and measure what the base model does
-on it — plain-text continuations (it knows the operations) vs. instruction prompts (it never saw the
-format: ≈ 0 exact match). The SFT → reward model → PPO stages plug in below as they land.
+1. **base**: the embedded model pre-trained on plain sentences (or ``--model``); it knows the
+   operations but has never seen an instruction format (≈ 0 exact match);
+2. **SFT** on Alpaca-format task records (or ``--data`` instruction records) teaches the format;
+3. **reward model** from the SFT weights on preference pairs (or ``--data`` preference records);
+4. **PPO** from the SFT model against that reward model, with a KL penalty toward the SFT model.
+
+The report folder gets a table (exact match and reward-model score for base / SFT / PPO, the reward
+model's held-out accuracy, the final KL), the training curves as PNG, and sample generations side by
+side. It is written aside and renamed into place at the end, so an interrupted run leaves no report
+that looks complete.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -19,96 +27,193 @@ from llmcourse.report import atomic_report_dir
 
 @dataclass
 class DemoConfig:
+    """Settings of the demo run itself (the stages' own settings are ``SFTConfig``, ``RewardConfig``,
+    ``PPOConfig``, overridable from a ``--config`` file with sections ``[sft]``, ``[reward]``, ``[ppo]``,
+    ``[demo]``)."""
+
     model: str | None = None
     """A Hugging Face model name or local folder; ``None`` = the embedded base model."""
     data: str | None = None
-    """An Alpaca / Dolly / chat / preference JSON or JSONL file; ``None`` = the task world."""
+    """An Alpaca / Dolly / chat file (used for SFT) or a preference file (used for the reward model)."""
     output: str = "demo-report"
     """Report folder (refused if it exists, unless ``force`` and it is an earlier report)."""
     seed: int = 0
-    """Seed for data generation, sampling and training."""
+    """Seed for data, sampling and training: the same seed gives the same numbers on a CPU."""
     quick: bool = False
-    """A fast setting for tests: fewer examples and steps."""
+    """A fast setting for tests: small data and few steps (numbers are not meaningful)."""
     force: bool = False
-    """Replace an earlier report at ``output``."""
+    """Replace an earlier llmcourse report at ``output``."""
+    n_train: int = 4000
+    """Task-world instruction records for SFT."""
     n_eval: int = 200
-    """Held-out task-world problems evaluated per model."""
+    """Held-out task-world problems every model is evaluated on."""
 
     def __post_init__(self):
-        if self.n_eval < 1:
-            raise ValueError(f"n_eval must be ≥ 1, got {self.n_eval}")
-        if self.quick:
-            self.n_eval = min(self.n_eval, 40)
+        if self.n_eval < 1 or self.n_train < 1:
+            raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
 
 
-def evaluate_instruction_following(model, tokenizer, problems: list[tasks.Problem], max_new_tokens: int = 12) -> dict:
-    """Exact match of answers to Alpaca-formatted prompts, overall and per task, plus samples."""
-    prompts = [templates.alpaca_prompt(p.instruction, p.input) for p in problems]
-    outputs = models.generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
-    per_task: dict[str, list[bool]] = {}
-    for p, o in zip(problems, outputs):
-        per_task.setdefault(p.task, []).append(tasks.normalize(o) == p.answer)
+def stage_configs(demo: DemoConfig) -> dict:
+    """Default SFT / reward / PPO settings for the demo (the tuned task-world recipes, or tiny ones)."""
+    from llmcourse.ppo import PPOConfig
+    from llmcourse.reward import RewardConfig
+    from llmcourse.sft import SFTConfig
+
+    s = demo.seed
+    if demo.quick:
+        return {
+            "sft": SFTConfig(max_steps=8, per_device_train_batch_size=16, eval_exact_match=False, seed=s, logging_steps=2),
+            "reward": RewardConfig(max_steps=6, per_device_train_batch_size=8, seed=s, logging_steps=2),
+            "ppo": PPOConfig(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8,
+                             eval_steps=0, seed=s),
+        }
     return {
-        "exact_match": tasks.exact_match(outputs, [p.answer for p in problems]),
-        "per_task": {t: sum(v) / len(v) for t, v in sorted(per_task.items())},
-        "samples": [{"task": p.task, "input": p.input, "answer": p.answer, "output": o}
-                    for p, o in list(zip(problems, outputs))[:8]],
+        "sft": SFTConfig(max_steps=350, per_device_train_batch_size=32, learning_rate=2e-3, eval_exact_match=False,
+                         seed=s, logging_steps=10),
+        "reward": RewardConfig(max_steps=120, per_device_train_batch_size=16, learning_rate=2e-3, warmup_steps=10,
+                               seed=s, logging_steps=10),
+        "ppo": PPOConfig(max_steps=12, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, learning_rate=1e-4,
+                         kl_coef=0.05, response_length=12, temperature=1.0, eval_steps=4, seed=s),
     }
 
 
-def evaluate_plain_text(model, tokenizer, problems: list[tasks.Problem], seed: int = 0) -> dict:
-    """Exact match when the same problems are posed as plain sentences (the pre-training style)."""
+def _split_user_data(path: str, seed: int):
+    """Classify a ``--data`` file: instruction records for SFT, or preference pairs for the RM."""
+    from llmcourse.records import read_records
+
+    located = read_records(path)
+    first = located[0].record
     rng = random.Random(seed)
-    prompts, refs = [], []
-    for p in problems:
-        sentence = tasks.plain_sentence(p, rng)
-        head = sentence.rsplit(f" {p.answer} .", 1)[0]
-        prompts.append(head)
-        refs.append(p.answer)
-    outs = [o.replace(" .", "").strip() for o in models.generate(model, tokenizer, prompts, max_new_tokens=12)]
-    return {"exact_match": tasks.exact_match(outs, refs)}
+    recs = [loc.record for loc in located]
+    rng.shuffle(recs)
+    n_eval = max(1, len(recs) // 10)
+    if len(recs) < 2:
+        raise ValueError(f"{path}: needs at least 2 records (one to train, one held out), found {len(recs)}")
+    kind = "preference" if {"chosen", "rejected"} <= set(first) else "instruction"
+    return kind, recs[n_eval:], recs[:n_eval]
 
 
-def run_demo(config: DemoConfig) -> Path:
-    """Run the pipeline and write the report folder; returns its path."""
+def _sample_table(problems, columns: dict[str, list[str]]) -> str:
+    head = "| task | input | answer | " + " | ".join(columns) + " |"
+    lines = [head, "|" + "---|" * (3 + len(columns))]
+    for i, p in enumerate(problems):
+        cells = " | ".join(f"`{columns[c][i]!r}`" for c in columns)
+        lines.append(f"| {p.task} | `{p.input}` | `{p.answer}` | {cells} |")
+    return "\n".join(lines)
+
+
+def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
+    """Run the four stages and write the report; returns the results dict (also ``results.json``)."""
     from llmcourse import plots
+    from llmcourse.ppo import train_ppo
+    from llmcourse.ppo.trainer import evaluate as evaluate_policy
+    from llmcourse.ppo.trainer import prompts_from_records
+    from llmcourse.reward import load_preference_pairs, task_preference_data, train_reward_model
+    from llmcourse.reward.model import reward_model_from_causal_lm
+    from llmcourse.sft import train_sft
 
     t0 = time.perf_counter()
+    cfgs = {**stage_configs(config), **(overrides or {})}
     out = Path(config.output)
     with atomic_report_dir(out, force=config.force) as tmp:
-        print(f"[1/1] base model: {'embedded' if config.model is None else config.model}")
+        seconds: dict[str, float] = {}
+        # ---------------------------------------------------------------- data
+        n_train = 64 if config.quick else config.n_train
+        n_eval = min(config.n_eval, 24) if config.quick else config.n_eval
+        train_problems, held_out = tasks.split_problems(n_train, n_eval, seed=config.seed)
+        sft_train = [tasks.to_record(p) for p in train_problems]
+        sft_eval = None
+        pref_train, pref_eval = task_preference_data(256 if config.quick else 3000, 64 if config.quick else 300,
+                                                     seed=config.seed)
+        data_note = "task world (generated)"
+        if config.data:
+            kind, train_part, eval_part = _split_user_data(config.data, config.seed)
+            if kind == "preference":
+                load_preference_pairs(config.data)  # validates every record, naming file:line and field
+                pref_train, pref_eval = train_part, eval_part
+                data_note = f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs)"
+            else:
+                sft_train, sft_eval = train_part, eval_part
+                data_note = f"SFT on {config.data} ({len(train_part)} train / {len(eval_part)} held-out records)"
+        eval_data = prompts_from_records([tasks.to_record(p) for p in held_out])
+
+        # ---------------------------------------------------------------- stage 0: base
+        print(f"[1/4] base model: {'embedded' if config.model is None else config.model}")
         tokenizer = models.load_tokenizer(config.model)
-        model = models.load_model(config.model)
+        base = models.load_model(config.model)
+        models.ensure_pad_token(tokenizer, base)
         models.check_tokenizer(tokenizer)
-        _, held_out = tasks.split_problems(0, config.n_eval, seed=config.seed + 1000)
-        base = evaluate_instruction_following(model, tokenizer, held_out)
-        plain = evaluate_plain_text(model, tokenizer, held_out, seed=config.seed)
+
+        # ---------------------------------------------------------------- stage 1: SFT
+        print("[2/4] supervised fine-tuning")
+        s0 = time.perf_counter()
+        sft_model = copy.deepcopy(base)
+        sft_history = train_sft(sft_model, tokenizer, sft_train, cfgs["sft"], eval_data=sft_eval)
+        seconds["sft"] = time.perf_counter() - s0
+
+        # ---------------------------------------------------------------- stage 2: reward model
+        print("[3/4] reward model (initialised from the SFT model)")
+        s0 = time.perf_counter()
+        reward_model = reward_model_from_causal_lm(copy.deepcopy(sft_model), seed=config.seed)
+        rm_history = train_reward_model(reward_model, tokenizer, pref_train, cfgs["reward"], eval_pairs=pref_eval)
+        seconds["reward"] = time.perf_counter() - s0
+        rm_evals = [h for h in rm_history if "eval_accuracy" in h]
+
+        # ---------------------------------------------------------------- stage 3: PPO
+        print("[4/4] PPO against the reward model, KL-penalised toward the SFT model")
+        s0 = time.perf_counter()
+        policy = copy.deepcopy(sft_model)
+        ppo_prompts = [r["prompt"] for r in prompts_from_records(
+            [tasks.to_record(p) for p in train_problems])]
+        ppo_history = train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfgs["ppo"], ref_model=sft_model)
+        seconds["ppo"] = time.perf_counter() - s0
+
+        # ---------------------------------------------------------------- evaluation, same held-out prompts
+        length = cfgs["ppo"].response_length
+        table = {}
+        for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy)):
+            table[name] = evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length)
+        last = [h for h in ppo_history if "kl" in h][-1]
         results = {
             "config": asdict(config),
-            "parameters": models.count_parameters(model),
-            "base": {"instruction_exact_match": base["exact_match"], "plain_text_exact_match": plain["exact_match"],
-                     "per_task": base["per_task"]},
-            "seconds": round(time.perf_counter() - t0, 1),
+            "stages": {k: asdict(v) for k, v in cfgs.items()},
+            "data": data_note,
+            "table": {k: {"exact_match": v["exact_match"], "rm_score": v["eval_score"]} for k, v in table.items()},
+            "reward_model_accuracy": rm_evals[-1]["eval_accuracy"] if rm_evals else None,
+            "final_kl": last["kl"],
+            "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
         }
-        table = [
-            "| model | exact match (instruction prompts) | exact match (plain-text prompts) |",
-            "|---|---|---|",
-            f"| base | {base['exact_match']:.2f} | {plain['exact_match']:.2f} |",
-        ]
+        if sft_eval is not None:
+            results["sft_eval_loss"] = [h for h in sft_history if "eval_loss" in h][-1]["eval_loss"]
+
+        rows = ["| model | exact match | reward-model score |", "|---|---|---|"]
+        rows += [f"| {k} | {v['exact_match']:.2f} | {v['eval_score']:+.2f} |" for k, v in table.items()]
+        acc = results["reward_model_accuracy"]
+        rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
+                 "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {last['kl']:.3f} nats",
+                 f"wall time: {results['seconds']['total']:.0f} s (SFT {seconds['sft']:.0f} s, RM {seconds['reward']:.0f} s, "
+                 f"PPO {seconds['ppo']:.0f} s)"]
+        table_md = "\n".join(rows)
+
+        # ---------------------------------------------------------------- report files
         (tmp / "results.json").write_text(json.dumps(results, indent=2))
+        for name, hist in (("sft", sft_history), ("reward", rm_history), ("ppo", ppo_history)):
+            (tmp / f"history_{name}.json").write_text(json.dumps(hist, indent=1))
+        plots.plot_history(sft_history, ["loss"], title="SFT").savefig(tmp / "sft_loss.png", dpi=100)
+        plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
+        plots.plot_history(ppo_history, ["score", "kl", "exact_match"], title="PPO").savefig(tmp / "ppo.png", dpi=100)
+        shown = held_out[:10]
+        prompts = [templates.alpaca_prompt(p.instruction, p.input) for p in shown]
+        columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
+                   for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
+        (tmp / "samples.md").write_text("# Sample generations (greedy, held-out prompts)\n\n" + _sample_table(shown, columns) + "\n")
         (tmp / "report.md").write_text(
-            "# llmcourse demo report\n\n" + "\n".join(table) + "\n\n"
-            "The base model was pre-trained on plain sentences about the task world; it has never seen an "
-            "instruction format, so it fails instruction prompts until SFT teaches the format.\n\n"
-            "![exact match per task](exact_match.png)\n\nSamples: [samples.md](samples.md)\n"
+            "# llmcourse demo report\n\n"
+            f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems (Alpaca prompts, greedy).\n\n"
+            + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n"
+            "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n"
         )
-        lines = ["# Sample generations (base model, Alpaca prompts)", "",
-                 "| task | input | answer | base output |", "|---|---|---|---|"]
-        lines += [f"| {s['task']} | `{s['input']}` | `{s['answer']}` | `{s['output']!r}` |" for s in base["samples"]]
-        (tmp / "samples.md").write_text("\n".join(lines) + "\n")
-        fig = plots.plot_bars(base["per_task"], title="Base model: exact match per task (instruction prompts)",
-                              ylabel="exact match")
-        fig.savefig(tmp / "exact_match.png", dpi=110)
-        print("\n".join(table))
-    print(f"report written to {out.resolve()} ({time.perf_counter() - t0:.1f} s)")
-    return out
+        print()
+        print(table_md)
+    print(f"\nreport written to {out.resolve()}")
+    return results

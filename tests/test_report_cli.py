@@ -39,14 +39,35 @@ def test_report_replaced_only_with_force(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [report.MARKER, "b.txt"]
 
 
-def test_demo_quick_writes_a_complete_report(tmp_path, capsys):
+@pytest.mark.slow
+def test_demo_quick_runs_all_stages_and_writes_a_complete_report(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--output", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["base"]["instruction_exact_match"] <= 0.1
-    assert (out / "exact_match.png").stat().st_size > 1000 and (out / "report.md").exists()
+    assert set(results["table"]) == {"base", "SFT", "PPO"}
+    assert results["table"]["base"]["exact_match"] <= 0.1
+    assert 0.0 <= results["reward_model_accuracy"] <= 1.0 and results["final_kl"] == results["final_kl"]
+    for name in ("sft_loss.png", "reward.png", "ppo.png"):
+        assert (out / name).stat().st_size > 1000
+    assert "| PPO |" in (out / "report.md").read_text() and (out / "samples.md").exists()
     assert cli.main(["demo", "--quick", "--output", str(out)]) == 2  # exists: refused
     assert "--force" in capsys.readouterr().err
+
+
+def test_demo_config_file_unknown_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[sft]\nlearnig_rate = 0.1\n")
+    assert cli.main(["demo", "--quick", "--config", str(cfg), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "learnig_rate" in err and "learning_rate" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_demo_data_file_in_wrong_format_is_named(tmp_path, capsys):
+    bad = tmp_path / "d.jsonl"
+    bad.write_text('{"instruction": "x", "output": "y"}\n{"instruction": \n')
+    assert cli.main(["demo", "--quick", "--data", str(bad), "--output", str(tmp_path / "o")]) == 2
+    assert "d.jsonl:2: malformed JSON" in capsys.readouterr().err
 
 
 def test_demo_bad_model_path_is_a_one_line_error(tmp_path, capsys):
