@@ -69,6 +69,7 @@ def test_synonym_replacement_with_real_wordnet(wordnet):
 
 def test_default_source_is_wordnet_when_installed(wordnet):
     assert isinstance(default_synonyms(), WordNetSynonyms) and isinstance(as_synonym_source("wordnet"), WordNetSynonyms)
+    assert default_synonyms() is default_synonyms()  # one source per process: its cache is shared
 
 
 def test_eda_with_wordnet_is_reproducible(wordnet):
@@ -147,6 +148,7 @@ def test_fallback_without_notice_is_silent(monkeypatch):
 
 def test_default_falls_back_with_notice_when_wordnet_is_missing(monkeypatch):
     monkeypatch.setattr(synonyms_module, "wordnet_available", lambda: False)
+    monkeypatch.setattr(synonyms_module, "_DEFAULT_WORDNET", None)
     monkeypatch.setattr(synonyms_module, "_NOTICE_GIVEN", False)
     with pytest.warns(FallbackThesaurusWarning, match="install_wordnet"):
         source = default_synonyms()

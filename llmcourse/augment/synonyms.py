@@ -318,9 +318,19 @@ def fallback_synonyms(*, notice: bool = True) -> DictSynonyms:
     return DictSynonyms(FALLBACK_THESAURUS, name="fallback thesaurus")
 
 
+_DEFAULT_WORDNET: WordNetSynonyms | None = None
+
+
 def default_synonyms() -> SynonymSource:
-    """WordNet when its data is installed, else the fallback thesaurus (with its one-time notice)."""
-    return WordNetSynonyms() if wordnet_available() else fallback_synonyms()
+    """WordNet when its data is installed, else the fallback thesaurus (with its one-time notice).
+
+    The WordNet source is made once per process, so its per-word cache serves every later call
+    (``eda(sentence)`` without ``synonyms=`` on a whole dataset stays fast).
+    """
+    global _DEFAULT_WORDNET
+    if _DEFAULT_WORDNET is None and wordnet_available():
+        _DEFAULT_WORDNET = WordNetSynonyms()
+    return _DEFAULT_WORDNET if _DEFAULT_WORDNET is not None else fallback_synonyms()
 
 
 def as_synonym_source(spec: None | str | Mapping[str, Sequence[str]] | SynonymSource) -> SynonymSource:
@@ -329,7 +339,7 @@ def as_synonym_source(spec: None | str | Mapping[str, Sequence[str]] | SynonymSo
         return default_synonyms()
     if isinstance(spec, str):
         if spec == "wordnet":
-            return WordNetSynonyms()
+            return _DEFAULT_WORDNET if _DEFAULT_WORDNET is not None else WordNetSynonyms()
         if spec == "fallback":
             return fallback_synonyms()
         raise ValueError(f"synonyms={spec!r}: expected 'default', 'wordnet', 'fallback', a dict or a callable")
