@@ -17,12 +17,13 @@ from __future__ import annotations
 import copy
 import json
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmcourse import models, tasks, templates
-from llmcourse.report import atomic_report_dir
+from llmcourse import models, tasks, templates, training
+from llmcourse.report import atomic_report_dir, check_output_dir
 
 
 @dataclass
@@ -115,7 +116,12 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
     t0 = time.perf_counter()
     cfgs = {**stage_configs(config), **(overrides or {})}
     out = Path(config.output)
-    with atomic_report_dir(out, force=config.force) as tmp:
+    # Under a launcher every process trains; only the main one writes the report. Every process checks
+    # the output folder first, so a refusal stops them all before any collective operation.
+    check_output_dir(out, config.force)
+    main = training.world_info()["rank"] == 0
+    with (atomic_report_dir(out, force=config.force) if main else tempfile.TemporaryDirectory()) as tmp:
+        tmp = Path(tmp)
         seconds: dict[str, float] = {}
         # ---------------------------------------------------------------- data
         n_train = 64 if config.quick else config.n_train
@@ -213,7 +219,9 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n"
             "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n"
         )
-        print()
-        print(table_md)
-    print(f"\nreport written to {out.resolve()}")
+        if main:
+            print()
+            print(table_md)
+    if main:
+        print(f"\nreport written to {out.resolve()}")
     return results
