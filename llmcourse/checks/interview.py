@@ -123,18 +123,18 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
     ChoiceQuestion(
         "t1b",
         "During PPO, which models receive gradient updates?",
-        {"A": "the policy only", "B": "the policy and the value model",
-         "C": "the policy, the value model and the reward model",
-         "D": "all four: policy, value model, reward model and reference (SFT) model"},
-        "B",
+        {"A": "the policy only", "B": "the policy, the value model and the reward model",
+         "C": "all four: policy, value model, reward model and reference (SFT) model",
+         "D": "the policy and the value model"},
+        "D",
         "PPO is actor-critic: the policy (actor) and the value model (critic, a regression onto the returns) "
         "learn. The reward model stays frozen — it holds the human labels and has no new labels to learn "
         "from — and so does the reference model, the anchor of the KL penalty.",
         {"A": "PPO is actor-critic: the value model is trained too (a regression onto the returns), so GAE has "
               "a baseline to subtract.",
-         "C": "The reward model encodes the human comparisons; during PPO there are no new labels for it, and "
+         "B": "The reward model encodes the human comparisons; during PPO there are no new labels for it, and "
               "updating it on the policy's own samples would let the two co-adapt.",
-         "D": "If the reference moved with the policy, the KL penalty would stay near 0 and anchor nothing."},
+         "C": "If the reference moved with the policy, the KL penalty would stay near 0 and anchor nothing."},
     ),
     # ---- theory question 2: the reward model and its loss
     NumberQuestion(
@@ -240,34 +240,34 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "Which part of PPO limits how far **one update** moves the policy from the policy that collected "
         "the batch?",
         {"A": "the KL penalty against the frozen SFT (reference) model",
-         "B": "clipping the probability ratio $\\pi_\\theta/\\pi_{\\text{old}}$ to $[1-\\varepsilon, 1+\\varepsilon]$",
-         "C": "the value loss",
-         "D": "normalising the reward model's scores"},
-        "B",
+         "B": "the value loss",
+         "C": "normalising the reward model's scores",
+         "D": "clipping the probability ratio $\\pi_\\theta/\\pi_{\\text{old}}$ to $[1-\\varepsilon, 1+\\varepsilon]$"},
+        "D",
         "The clipped surrogate removes any gain from pushing the ratio beyond 1 ± ε on a batch: a trust "
         "region per update. The KL penalty is a different anchor: it bounds how far the policy drifts from "
         "the SFT model over the whole run. (The seed credits the KL term with 'preventing excessively large "
         "updates' — that is the clip's job.)",
         {"A": "The reference is the SFT model, not the previous iterate: the KL limits total drift from SFT, "
               "not the size of one step.",
-         "C": "The value loss trains the critic; it puts no constraint on the policy.",
-         "D": "Normalising scores rescales the reward; it does not bound the policy's step."},
+         "B": "The value loss trains the critic; it puts no constraint on the policy.",
+         "C": "Normalising scores rescales the reward; it does not bound the policy's step."},
     ),
     # ---- theory question 4: a medical SFT dataset
     ChoiceQuestion(
         "t4a",
         "Your medical SFT set has 5,000 expert-reviewed Q&A pairs, and many questions appear several times "
         "in paraphrased form. How do you build the held-out evaluation split?",
-        {"A": "a random 10% of the rows",
-         "B": "cluster near-duplicate and paraphrased questions, and split by cluster (whole clusters go to "
+        {"A": "cluster near-duplicate and paraphrased questions, and split by cluster (whole clusters go to "
               "one side)",
+         "B": "a random 10% of the rows",
          "C": "evaluate on the training set, since the answers are expert-verified",
          "D": "the 500 longest questions"},
-        "B",
+        "A",
         "With paraphrases on both sides of a random split, the evaluation measures recall of training answers, "
         "not generalisation. Group near-duplicates (n-gram or embedding similarity) and split by group; keep "
         "the evaluation set's topics and difficulty representative of real questions.",
-        {"A": "Paraphrases of the same question land on both sides, so the held-out score is inflated by "
+        {"B": "Paraphrases of the same question land on both sides, so the held-out score is inflated by "
               "memorisation.",
          "C": "Training-set accuracy measures memorisation, not whether the bot answers new questions.",
          "D": "Length is not a good proxy for a representative held-out set; and paraphrases still leak."},
@@ -275,11 +275,13 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
     ChoiceQuestion(
         "t4b",
         "What is the best SFT target response for *\"Do I have skin cancer? My mole is itchy and has grown.\"*?",
-        {"A": "the most probable diagnosis, with a confidence level",
-         "B": "\"I can't help with that.\"",
+        {"A": "names the most probable diagnosis from the description, with a confidence level and the usual "
+              "treatment",
+         "B": "\"I can't help with medical questions. Please consult a doctor.\"",
          "C": "says it cannot diagnose, explains which changes in a mole doctors consider warning signs (and "
               "that growth and itching are among them), and recommends seeing a doctor soon",
-         "D": "asks the user to upload a photo so it can make the diagnosis"},
+         "D": "asks the user to upload a photo of the mole so it can judge whether it looks malignant and "
+              "give a diagnosis"},
         "C",
         "The target should be safe *and* useful: no diagnosis, general and accurate information, and a clear, "
         "appropriately urgent referral to a professional. Bare refusals teach the model to be unhelpful; "
@@ -317,25 +319,26 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
     ChoiceQuestion(
         "t5c",
         "Your compute budget grows **4×**. Under Chinchilla's compute-optimal scaling, the best model size…",
-        {"A": "grows 4×", "B": "grows 2×", "C": "grows about 1.4×", "D": "stays the same"},
-        "B",
+        {"A": "grows 4×", "B": "grows about 1.4×", "C": "stays the same", "D": "grows 2×"},
+        "D",
         "Hoffmann et al. find N_opt ∝ C^a and D_opt ∝ C^b with a ≈ b ≈ 0.5: scale parameters and tokens "
         "equally, so with C ≈ 6ND, 4× compute = 2× parameters and 2× tokens. (Kaplan et al.'s N ∝ C^0.73 "
         "would have said ≈ 2.8×.)",
         {"A": "That puts all the extra compute into parameters and none into data — the pre-Chinchilla "
               "'bigger is better' extreme.",
-         "C": "That would be N ∝ C^0.25: most of the budget going to data.",
-         "D": "Then all the extra compute goes into data; Chinchilla scales both."},
+         "B": "That would be N ∝ C^0.25: most of the budget going to data.",
+         "C": "Then all the extra compute goes into data; Chinchilla scales both."},
     ),
     ChoiceQuestion(
         "t5d",
         "LLaMA-7B was trained on 1 trillion tokens, about 7× the Chinchilla-optimal 140 billion. Why?",
-        {"A": "a mistake: it wasted compute on an undertrained model",
+        {"A": "a mistake: the extra tokens wasted compute, since a 7B model cannot improve beyond its "
+              "Chinchilla-optimal 140B tokens",
          "B": "Chinchilla-optimal minimises training compute for a target loss; a smaller model trained "
               "longer reaches a given loss with a cheaper model to *serve*, and its loss keeps falling "
               "with more tokens",
-         "C": "tokens cost nothing, only parameters cost compute",
-         "D": "to make it overfit on purpose"},
+         "C": "training tokens cost no compute, only parameters do, so the extra tokens were free",
+         "D": "to make it memorise its training set on purpose, which raises benchmark scores"},
         "B",
         "'Compute-optimal' is about the training budget only. When a model will answer many queries, "
         "inference dominates the lifetime cost, so 'over-training' a smaller model past 20 tokens/parameter is "
@@ -363,10 +366,10 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
     ChoiceQuestion(
         "x_dpo_b",
         "Compared with RLHF by PPO, what does DPO **not** need?",
-        {"A": "a frozen reference model",
-         "B": "preference pairs (prompt, chosen, rejected)",
+        {"A": "a frozen reference model (usually the SFT model)",
+         "B": "preference pairs (prompt, chosen, rejected) labelled by people or a judge model",
          "C": "a separately trained reward model, and sampling from the policy during training",
-         "D": "a coefficient $\\beta$ for the KL constraint"},
+         "D": "a coefficient $\\beta$ that sets the strength of the KL constraint"},
         "C",
         "DPO solves the KL-regularised objective in closed form (π* ∝ π_ref·exp(r/β)), inverts it to write the "
         "reward through the policy, and fits that implicit reward to the preference pairs with the "
@@ -449,12 +452,13 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "x_pack_b",
         "You pack several SFT examples into one 2,048-token row with EOS between them. What must you add so "
         "that training matches the unpacked examples?",
-        {"A": "nothing: the EOS separator is enough",
-         "B": "position ids that restart at each example and an attention mask that is block-diagonal (no "
-              "attention across examples); labels still mask each prompt",
-         "C": "more padding at the end of the row",
-         "D": "a larger learning rate, since there are fewer rows"},
-        "B",
+        {"A": "nothing: the EOS between examples tells the model where one ends, so attention and positions "
+              "are already right",
+         "B": "pad every example to the same length before packing so that the rows line up",
+         "C": "a larger learning rate, since packing leaves fewer rows per epoch",
+         "D": "position ids that restart at each example and an attention mask that is block-diagonal (no "
+              "attention across examples); labels still mask each prompt"},
+        "D",
         "Without a block-diagonal mask a token attends to the unrelated examples before it, and position ids "
         "keep counting across them: the model trains on contexts it never sees at inference. Restart the "
         "position ids per example and mask attention to the example (e.g. flash-attention varlen or a 4-D "
@@ -462,8 +466,8 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "previous one.",
         {"A": "EOS tells the model where an answer ends, but causal attention still reads every earlier token "
               "in the row.",
-         "C": "Padding is what packing removes.",
-         "D": "The number of target tokens per step is unchanged; nothing calls for a new learning rate."},
+         "B": "Padding is what packing removes; and the pads would still be attended across examples.",
+         "C": "The number of target tokens per step is unchanged; nothing calls for a new learning rate."},
     ),
     # ---- extra: detecting reward hacking
     ChoiceQuestion(
@@ -517,16 +521,16 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "x_collapse_b",
         "You iterate: train on data, generate synthetic data with the model, train the next model. Which "
         "practice best prevents collapse?",
-        {"A": "train each generation only on the newest synthetic data",
-         "B": "keep the original human data and accumulate synthetic data alongside it, filtered and deduplicated",
-         "C": "sample the synthetic data greedily (temperature 0) to reduce noise",
-         "D": "train each generation for more epochs"},
-        "B",
+        {"A": "train each generation only on the newest synthetic data, the cleanest and most up to date",
+         "B": "sample the synthetic data greedily (temperature 0) so that it contains less noise",
+         "C": "keep the original human data and accumulate synthetic data alongside it, filtered and deduplicated",
+         "D": "train each generation for more epochs so that it fits its data more closely"},
+        "C",
         "Replacing real data by synthetic data compounds sampling and estimation errors generation after "
         "generation; accumulating real and synthetic data keeps the error bounded (Gerstgrasser et al., 2024). "
         "Filtering (correctness checks, ROUGE-L dedup as in Self-Instruct) and keeping diversity help too.",
         {"A": "That is exactly the replace-the-data loop in which collapse was shown.",
-         "C": "Greedy sampling removes diversity and the tails even faster.",
+         "B": "Greedy sampling removes diversity and the tails even faster.",
          "D": "More epochs on a narrowing distribution fits it more closely; the tails still vanish."},
     ),
     # ---- extra: how much SFT data
@@ -546,16 +550,16 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
     ChoiceQuestion(
         "x_sft_data_b",
         "How do you find out whether **more** SFT data would help your model on its task?",
-        {"A": "use the 20-tokens-per-parameter rule",
-         "B": "fine-tune on nested subsets (say 1/8, 1/4, 1/2 and all of the data) and plot the held-out "
+        {"A": "fine-tune on nested subsets (say 1/8, 1/4, 1/2 and all of the data) and plot the held-out "
               "metric against data size",
-         "C": "always collect as much as possible",
-         "D": "match the number of pre-training tokens"},
-        "B",
+         "B": "use the 20-tokens-per-parameter rule: a 7B model needs about 140B tokens of SFT data",
+         "C": "collect as much as the budget allows, since more data always helps",
+         "D": "match the number of pre-training tokens, so that the model does not forget"},
+        "A",
         "A learning curve on nested subsets shows whether the metric still climbs with data (collect more) "
         "or has flattened (improve quality, diversity or the base model instead). Style and format adapt with "
         "hundreds to thousands of good examples; new skills need more.",
-        {"A": "That is Chinchilla's pre-training rule; the seed itself says it is not for fine-tuning.",
+        {"B": "That is Chinchilla's pre-training rule; the seed itself says it is not for fine-tuning.",
          "C": "More low-quality data can hurt, and data costs money: measure first.",
          "D": "SFT sets are many orders of magnitude smaller than pre-training corpora by design."},
     ),
@@ -596,13 +600,13 @@ def check_choice(qid: str, answer: Any) -> None:
     q: ChoiceQuestion = _get(qid, ChoiceQuestion)
     letters = ", ".join(q.options)
     if answer is None or answer is Ellipsis:
-        _unanswered(qid, '"A"')
+        _unanswered(qid, '"<letter>"')
     if not isinstance(answer, str):
-        fail(f"✗ {qid}: answer with one letter as a string, e.g. answer_{qid} = \"A\" (one of {letters}); "
+        fail(f"✗ {qid}: answer with one letter as a string, answer_{qid} = \"<letter>\" (one of {letters}); "
              f"got {answer!r} ({type(answer).__name__}).")
     m = _LETTER.match(answer.strip())
     if m is None:
-        fail(f"✗ {qid}: {answer!r} is not one letter; answer with one of {letters}, e.g. answer_{qid} = \"A\".")
+        fail(f"✗ {qid}: {answer!r} is not one letter; answer with one of {letters}, as a string.")
     letter = m.group(1).upper()
     if letter not in q.options:
         fail(f"✗ {qid}: {letter!r} is not an option; choose one of {letters}.")
@@ -648,7 +652,7 @@ def check_number(qid: str, answer: Any, *, rel_tol: float | None = None, abs_tol
     rel = q.rel_tol if rel_tol is None else rel_tol
     ab = q.abs_tol if abs_tol is None else abs_tol
     if answer is None or answer is Ellipsis:
-        _unanswered(qid, "1.0")
+        _unanswered(qid, "<number>")
     got = _as_number(qid, answer)
     if not math.isfinite(got):
         fail(f"✗ {qid}: {got!r} is not a finite number.")
@@ -690,8 +694,9 @@ def question_markdown(qid: str, points: float | None = None) -> str:
     head = f"**Concept check `{qid}`{pts}.** {q.text}"
     if isinstance(q, ChoiceQuestion):
         opts = "\n".join(f"- **{k}.** {v}" for k, v in q.options.items())
-        return f"{head}\n\n{opts}\n\nAnswer with one letter: `answer_{qid} = \"A\"`."
-    return f"{head}\n\nAnswer with a number: `answer_{qid} = ...`."
+        letters = f"{next(iter(q.options))}–{next(reversed(q.options))}"
+        return f"{head}\n\n{opts}\n\nAnswer in the cell below with one letter ({letters}), as a string: `answer_{qid} = \"…\"`."
+    return f"{head}\n\nAnswer in the cell below with a number (no quotes): `answer_{qid} = …`."
 
 
 def answer_placeholder(qid: str) -> str:
