@@ -240,7 +240,8 @@ def _check_records(records: Sequence[Mapping], name: str) -> None:
         raise TypeError(f"{name}: expected a list of Alpaca records, got {type(records).__name__}")
     for i, r in enumerate(records):
         if not isinstance(r, Mapping):
-            raise TypeError(f"{name}[{i}]: expected a dict with 'instruction', 'input', 'output', got {type(r).__name__}")
+            raise TypeError(f"{name}[{i}]: expected a dict with 'instruction', 'input', 'output', "
+                            f"got {type(r).__name__}")
         for key in ("instruction", "output"):
             if not isinstance(r.get(key), str) or not r.get(key).strip():
                 raise ValueError(
@@ -267,7 +268,8 @@ def encode_prompt(examples: Sequence[Mapping], header: str = PROMPT_HEADER) -> s
     parts = [header]
     for i, r in enumerate(examples, 1):
         inp = (r.get("input") or "").strip() or "<none>"
-        parts.append(f"Task {i}\nInstruction: {r['instruction'].strip()}\nInput: {inp}\nOutput: {r['output'].strip()}\n\n")
+        parts.append(f"Task {i}\nInstruction: {r['instruction'].strip()}\nInput: {inp}\n"
+                     f"Output: {r['output'].strip()}\n\n")
     parts.append(f"Task {len(examples) + 1}\nInstruction:")
     return "".join(parts)
 

@@ -101,12 +101,14 @@ class Translator:
         self.model, self.tokenizer = model, tokenizer
         self.prefix, self.source_lang, self.target_lang = prefix, source_lang, target_lang
         self.batch_size, self.max_new_tokens, self.num_beams = batch_size, max_new_tokens, num_beams
-        self.num_return_sequences, self.do_sample, self.temperature, self.seed = num_return_sequences, do_sample, temperature, seed
+        self.num_return_sequences, self.do_sample = num_return_sequences, do_sample
+        self.temperature, self.seed = temperature, seed
         self.forced_bos_token_id = None
         if target_lang is not None:
             tid = tokenizer.convert_tokens_to_ids(target_lang)
             if tid is None or tid == tokenizer.unk_token_id:
-                raise ValueError(f"target_lang={target_lang!r} is not a token of this tokenizer; use its language code (e.g. 'deu_Latn' for NLLB)")
+                raise ValueError(f"target_lang={target_lang!r} is not a token of this tokenizer; use its language "
+                                 "code (e.g. 'deu_Latn' for NLLB, 'de' for M2M)")
             self.forced_bos_token_id = tid
 
     @classmethod
@@ -150,7 +152,8 @@ class Translator:
 Translate = Callable[[list[str]], list[list[str]]]
 
 
-def back_translate(texts: Sequence[str], pivots: Sequence[tuple[Translate, Translate]] | Mapping[str, tuple[Translate, Translate]],
+def back_translate(texts: Sequence[str],
+                   pivots: Sequence[tuple[Translate, Translate]] | Mapping[str, tuple[Translate, Translate]],
                    *, keep_identical: bool = False) -> list[list[str]]:
     """Paraphrases of each text by a round trip through every pivot ``(forward, backward)``.
 
@@ -230,7 +233,8 @@ def mask_weights(words: Sequence[str], selection: str | Callable[[Sequence[str]]
             weights = [1.0 if c else 0.0 for c in content]
         else:
             if idf is None:
-                raise ValueError("selection='tfidf' needs idf (compute_idf(corpus)); mlm_augment computes it from texts")
+                raise ValueError("selection='tfidf' needs idf (compute_idf(corpus)); "
+                                 "mlm_augment computes it from its texts")
             weights = [1.0 / s if c and s > 0 else 0.0 for c, s in zip(content, tfidf_scores(words, idf))]
     else:
         raise ValueError(f"selection={selection!r}: expected 'stopwords', 'tfidf', 'random' or a callable")
@@ -264,7 +268,8 @@ def mlm_augment(texts: Sequence[str], model, tokenizer, *, num_aug: int = 1, mas
 
     texts = _check_texts(texts, "mlm_augment")
     if tokenizer.mask_token is None or tokenizer.mask_token_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} has no mask token; MLM augmentation needs a fill-mask model's tokenizer")
+        raise ValueError(f"{type(tokenizer).__name__} has no mask token; MLM augmentation needs the tokenizer "
+                         "of a fill-mask model (BERT, RoBERTa, ...)")
     if not 0.0 < mask_fraction <= 1.0:
         raise ValueError(f"mask_fraction={mask_fraction!r}: expected a fraction in (0, 1] of the words to mask")
     if num_aug < 0 or top_k < 1 or batch_size < 1 or temperature < 0:

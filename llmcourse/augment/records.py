@@ -7,8 +7,11 @@ applies one to chosen fields of a list of records:
 
 >>> recs = [{"instruction": "Sort the list in ascending order.", "input": "3 1 2", "output": "1 2 3"}]
 >>> out = augment_records(recs, AEDA(), num_aug=2, rng=0)
->>> [r["instruction"] for r in out], {r["output"] for r in out}
-(['Sort the list in ascending order.', '! Sort the list ; in ascending order.', 'Sort the ? list ! in ascending order.'], {'1 2 3'})
+>>> for r in out:
+...     print(r["instruction"], "->", r["output"])
+Sort the list in ascending order. -> 1 2 3
+! Sort the list ; in ascending order. -> 1 2 3
+Sort the ? list ! in ascending order. -> 1 2 3
 
 By default only ``instruction`` changes. ``input`` can be listed too when the answer does not
 depend on its exact words (a passage to summarise), but not for the task world, where ``"3 1 2"``
@@ -19,7 +22,7 @@ noise in the target is what the model would learn to produce.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from llmcourse.augment.word_level import PUNCTUATION, STOP_WORDS, _check_rate, aeda, as_rng, eda
@@ -99,18 +102,24 @@ class MaskedLM:
     """Predictions considered per mask."""
     batch_size: int = 16
     """Masked sentences per forward pass."""
-    options: dict = field(default_factory=dict)
-    """Further keyword arguments of mlm_augment (temperature, idf, stop_words)."""
+    temperature: float = 1.0
+    """Sampling temperature over the valid predictions (0: always the best one)."""
+    stop_words: Collection[str] = STOP_WORDS
+    """Words the 'stopwords' and 'tfidf' selections never mask."""
+    idf: Mapping[str, float] | None = None
+    """Inverse document frequencies for 'tfidf' (default: computed from the texts of each call)."""
 
     def __call__(self, texts: Sequence[str], num_aug: int, rng: random.Random) -> list[list[str]]:
         from llmcourse.augment.neural import mlm_augment
 
         return mlm_augment(list(texts), self.model, self.tokenizer, num_aug=num_aug, mask_fraction=self.mask_fraction,
-                           selection=self.selection, top_k=self.top_k, batch_size=self.batch_size, rng=rng, **self.options)
+                           selection=self.selection, stop_words=self.stop_words, idf=self.idf, top_k=self.top_k,
+                           temperature=self.temperature, batch_size=self.batch_size, rng=rng)
 
 
-def augment_records(records: Sequence[Mapping[str, Any]], augmenter: Augmenter, *, fields: Sequence[str] = ("instruction",),
-                    num_aug: int = 1, rng: random.Random | int | None = None, keep_original: bool = True,
+def augment_records(records: Sequence[Mapping[str, Any]], augmenter: Augmenter, *,
+                    fields: Sequence[str] = ("instruction",), num_aug: int = 1,
+                    rng: random.Random | int | None = None, keep_original: bool = True,
                     augment_output: bool = False, label_field: str | None = None,
                     label_check: Callable[[dict], Any] | None = None) -> list[dict[str, Any]]:
     """Each record (if ``keep_original``) followed by up to ``num_aug`` augmented copies.
@@ -156,7 +165,8 @@ def augment_records(records: Sequence[Mapping[str, Any]], augmenter: Augmenter, 
     variants = {f: augmenter([r[f] for r in records], num_aug, gen) for f in fields}
     for f, v in variants.items():
         if len(v) != len(records):
-            raise ValueError(f"augmenter returned {len(v)} lists for {len(records)} texts of field {f!r}; expected one list per text")
+            raise ValueError(f"augmenter returned {len(v)} lists for {len(records)} texts of field {f!r}; "
+                             "expected one list of variants per text")
     out: list[dict[str, Any]] = []
     for i, r in enumerate(records):
         if keep_original:

@@ -161,9 +161,9 @@ def synonym_replacement(words: Sequence[str], alpha: float, synonyms: SynonymSou
 
     Candidates are the distinct non-stop words, taken in a random order drawn with ``rng``; each in
     turn is replaced (at every position it occurs, keeping its case and attached punctuation) by
-    ``rng.choice`` of its synonyms, until $n$ words have been replaced. Words without synonyms are skipped, so fewer than
-    $n$ change when the sentence has too few. ``synonyms`` is a callable ``word -> [synonyms]``
-    (see :mod:`llmcourse.augment.synonyms`).
+    ``rng.choice`` of its synonyms, until $n$ words have been replaced. Words without synonyms are
+    skipped, so fewer than $n$ change when the sentence has too few. ``synonyms`` is a callable
+    ``word -> [synonyms]`` (see :mod:`llmcourse.augment.synonyms`).
 
     >>> synonym_replacement("the quick fox".split(), 0.3, {"quick": ["fast"]}.get, random.Random(0))
     ['the', 'fast', 'fox']
@@ -308,7 +308,8 @@ def eda(sentence: str, *, alpha_sr: float = 0.1, alpha_ri: float = 0.1, alpha_rs
              (("alpha_sr", alpha_sr), ("alpha_ri", alpha_ri), ("alpha_rs", alpha_rs), ("p_rd", p_rd))}
     _check_num_aug(num_aug, fn)
     if not any(rates.values()):
-        raise ValueError(f"{fn}: every rate is 0, so no operation is on; set at least one of alpha_sr, alpha_ri, alpha_rs, p_rd")
+        raise ValueError(f"{fn}: every rate is 0, so no operation is on; "
+                         "set at least one of alpha_sr, alpha_ri, alpha_rs, p_rd")
     words = sentence.split()
     if not words or num_aug == 0:
         return []
