@@ -1,10 +1,11 @@
 """Self-Instruct's ROUGE-L filter on 5,000 instructions: llmcourse's indexed filter vs naive all-pairs.
 
-    .venv/bin/python bench/bench_rouge_filter.py [--n 5000] [--naive-sizes 500 1000 2000]
+    .venv/bin/python bench/bench_rouge_filter.py [--n 5000] [--sizes 500 1000 2000] [--rouge-score-max 2000]
 
 The task: keep an instruction only if its ROUGE-L F-measure with every instruction kept so far (175
 seed tasks first, as in the paper) is <= 0.7. The pool grows as instructions are kept, so the naive
-filter compares candidate i with all ~i kept ones: O(n^2) LCS computations.
+filter compares candidate i with up to all ~i kept ones: the number of LCS computations grows with
+n x (pool size), quadratically once the kept instructions outnumber the seeds.
 
     naive, rouge-score   every pair through rouge-score's LCS on pre-tokenised text (what the
                          Self-Instruct code does, there spread over a process pool)
@@ -13,16 +14,16 @@ filter compares candidate i with all ~i kept ones: O(n^2) LCS computations.
                          count and only pairs that could exceed 0.7 get an exact LCS
 
 All three make the same decisions (checked on every size run; rouge-score's floating-point
-F-measure is compared with a 1e-12 slack, since its 2PR/(P+R) can land one ulp above an exact 0.7). The instructions are synthetic: 4,000
-from a small task grammar and 1,000 near-duplicates made from earlier ones with EDA (so the filter has
-something to reject). The naive filters are too slow for 5,000 here; they run on smaller sizes and the
-table shows their measured times, the fitted exponent of time vs n, and the extrapolation to n.
+F-measure is compared with a 1e-12 slack, since its 2PR/(P+R) can land one ulp above an exact 0.7).
+Both naive filters stop at the first too-similar pooled instruction, in the same order, so they do
+the same pairs: rouge-score, too slow to run at every size, is extrapolated as its measured time per
+pair times the pair count of the bit-parallel run. The instructions are synthetic: ~80% from a small
+task grammar and ~20% near-duplicates made from earlier ones with EDA.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -58,89 +59,98 @@ def make_instructions(n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def naive(instructions, n_seed, similar, tokenize, threshold=0.7):
+    """All-pairs filter; returns (kept indices, pairs compared)."""
+    tokens = [tokenize(t) for t in instructions]
+    pool, kept, pairs = list(range(n_seed)), [], 0
+    for i in range(n_seed, len(instructions)):
+        ok = True
+        for j in pool:
+            pairs += 1
+            if similar(tokens[i], tokens[j]) > threshold:
+                ok = False
+                break
+        if ok:
+            pool.append(i)
+            kept.append(i)
+    return kept, pairs
+
+
 def naive_rouge_score(instructions, n_seed, threshold=0.7):
     from rouge_score import rouge_scorer, tokenize
 
-    tokens = [tokenize.tokenize(t, None) for t in instructions]
-    pool = list(range(n_seed))
-    kept = []
-    for i in range(n_seed, len(instructions)):
-        # + 1e-12: rouge-score's 2PR/(P+R) puts an exact 7/10 at 0.7000000000000001 (one ulp above 0.7)
-        if all(rouge_scorer._score_lcs(tokens[j], tokens[i]).fmeasure <= threshold + 1e-12 for j in pool):
-            pool.append(i)
-            kept.append(i)
-    return kept
+    # - 1e-12: rouge-score's 2PR/(P+R) puts an exact 7/10 at 0.7000000000000001 (one ulp above 0.7)
+    return naive(instructions, n_seed, lambda a, b: rouge_scorer._score_lcs(b, a).fmeasure - 1e-12,
+                 lambda t: tokenize.tokenize(t, None), threshold)
 
 
 def naive_bitparallel(instructions, n_seed, threshold=0.7):
     from llmcourse import augment
 
-    tokens = [augment.rouge_tokenize(t) for t in instructions]
-    pool = list(range(n_seed))
-    kept = []
-    for i in range(n_seed, len(instructions)):
-        if all(augment.rouge_l(tokens[i], tokens[j]) <= threshold for j in pool):
-            pool.append(i)
-            kept.append(i)
-    return kept
+    return naive(instructions, n_seed, augment.rouge_l, augment.rouge_tokenize, threshold)
 
 
 def indexed(instructions, n_seed, threshold=0.7):
     from llmcourse import augment
 
     pool = augment.RougeLFilter(instructions[:n_seed], threshold)
-    return [i for i in range(n_seed, len(instructions)) if pool.add(instructions[i])]
+    kept = [i for i in range(n_seed, len(instructions)) if pool.add(instructions[i])]
+    return kept, pool.comparisons
 
 
-def seconds(fn, *args):
+def timed(fn, *args):
     t0 = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - t0, out
-
-
-def slope(sizes, times):
-    xs, ys = [math.log(s) for s in sizes], [math.log(t) for t in times]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--seed-tasks", type=int, default=175)
-    parser.add_argument("--naive-sizes", type=int, nargs="+", default=[500, 1000, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
+    parser.add_argument("--rouge-score-max", type=int, default=2000, help="largest n run with rouge-score")
     args = parser.parse_args(argv)
     import rouge_score.rouge_scorer  # noqa: F401  (imports NLTK: keep that out of the timings)
 
     data = make_instructions(args.n)
-    print(f"{args.n} instructions ({args.seed_tasks} seed tasks first), threshold 0.7\n")
-    ours_sizes = sorted({*args.naive_sizes, args.n // 2, args.n})
-    results = {"llmcourse (indexed)": {}, "naive, bit-parallel": {}, "naive, rouge-score": {}}
-    for size in ours_sizes:
-        t, kept = seconds(indexed, data[:size], args.seed_tasks)
-        results["llmcourse (indexed)"][size] = (t, kept)
-    for size in args.naive_sizes:
-        for label, fn in (("naive, bit-parallel", naive_bitparallel), ("naive, rouge-score", naive_rouge_score)):
-            t, kept = seconds(fn, data[:size], args.seed_tasks)
-            results[label][size] = (t, kept)
-            if kept != results["llmcourse (indexed)"][size][1]:
-                print(f"MISMATCH at n={size}: {label} kept {len(kept)}, indexed kept "
-                      f"{len(results['llmcourse (indexed)'][size][1])}", file=sys.stderr)
+    sizes = sorted({*args.sizes, args.n})
+    runs = {"llmcourse (indexed)": (indexed, sizes), "naive, bit-parallel": (naive_bitparallel, sizes),
+            "naive, rouge-score": (naive_rouge_score, [s for s in sizes if s <= args.rouge_score_max])}
+    table: dict[str, dict[int, tuple[float, list[int], int]]] = {}
+    for label, (fn, run_sizes) in runs.items():
+        table[label] = {}
+        for size in run_sizes:
+            seconds, (kept, pairs) = timed(fn, data[:size], args.seed_tasks)
+            table[label][size] = (seconds, kept, pairs)
+            reference = table["llmcourse (indexed)"][size][1]
+            if kept != reference:
+                print(f"MISMATCH at n={size}: {label} kept {len(kept)}, indexed kept {len(reference)}", file=sys.stderr)
                 return 1
-    print(f"{'filter':22s} " + " ".join(f"{'n=' + str(s):>10s}" for s in ours_sizes) + f" {'exponent':>9s} {'at n=' + str(args.n):>12s}")
-    for label, runs in results.items():
-        sizes = sorted(runs)
-        cells = [f"{runs[s][0]:9.2f}s" if s in runs else f"{'—':>10s}" for s in ours_sizes]
-        k = slope(sizes, [runs[s][0] for s in sizes]) if len(sizes) > 1 else float("nan")
-        if args.n in runs:
-            at_n = f"{runs[args.n][0]:11.2f}s"
-        else:  # extrapolate from the largest measured size with the fitted exponent
-            big = max(sizes)
-            at_n = f"~{runs[big][0] * (args.n / big) ** k:10.0f}s"
-        print(f"{label:22s} " + " ".join(cells) + f" {k:9.2f} {at_n:>12s}")
-    kept = len(results["llmcourse (indexed)"][args.n][1])
-    print(f"\nkept {kept} of {args.n - args.seed_tasks} candidates; all filters agree on every size measured "
-          f"({', '.join(map(str, args.naive_sizes))}).")
+    # rouge-score at sizes it did not run: its time per pair x the (identical) pair count of the naive run
+    rs, bp = table["naive, rouge-score"], table["naive, bit-parallel"]
+    per_pair = rs[max(rs)][0] / rs[max(rs)][2]
+    for size in sizes:
+        if size not in rs:
+            rs[size] = (per_pair * bp[size][2], bp[size][1], bp[size][2])
+
+    print(f"{args.n} instructions ({args.seed_tasks} seed tasks first), threshold 0.7; "
+          f"kept {len(table['llmcourse (indexed)'][args.n][1])} of {args.n - args.seed_tasks} candidates\n")
+    head = " ".join(f"{'n=' + str(s):>11s}" for s in sizes)
+    print(f"{'seconds':22s} {head}")
+    for label, row in table.items():
+        cells = []
+        for s in sizes:
+            measured = label != "naive, rouge-score" or s <= args.rouge_score_max
+            cells.append(f"{row[s][0]:10.2f}{' ' if measured else '*'}")
+        print(f"{label:22s} {' '.join(cells)}")
+    print(f"\n{'exact LCS computations':22s} {head}")
+    for label in ("llmcourse (indexed)", "naive, bit-parallel"):
+        print(f"{label:22s} " + " ".join(f"{table[label][s][2]:11,d}" for s in sizes))
+    big, ours = args.n, table["llmcourse (indexed)"][args.n][0]
+    note = " (* extrapolated: time per pair x pair count)" if big > args.rouge_score_max else ""
+    print(f"\nat n={big}: llmcourse {ours:.2f} s; naive bit-parallel {bp[big][0] / ours:.0f}x slower, "
+          f"naive rouge-score {rs[big][0] / ours:.0f}x slower{note}; same decisions at every size run")
     return 0
 
 

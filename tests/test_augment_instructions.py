@@ -107,6 +107,17 @@ def test_filter_agrees_with_naive_all_pairs_on_random_pools():
         assert rouge_l_filter(candidates, existing, threshold) == naive_filter(candidates, existing, threshold)
 
 
+def test_index_skips_most_exact_comparisons():
+    # 40 distinct instructions, then exact copies of them: each copy needs one LCS (with its original);
+    # all-pairs would compute 40*39/2 + 40*40 = 2,380
+    rng = random.Random(4)
+    words = [f"w{i}" for i in range(400)]
+    originals = [" ".join(rng.sample(words, 8)) for _ in range(40)]
+    pool = RougeLFilter([], 0.7)
+    kept = [c for c in originals + originals if pool.add(c)]
+    assert kept == originals and pool.comparisons < 100
+
+
 def test_filter_does_not_modify_its_inputs():
     existing, candidates = ["sort the list"], ["sort the list", "add two numbers"]
     rouge_l_filter(candidates, existing)

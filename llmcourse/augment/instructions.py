@@ -112,6 +112,7 @@ class RougeLFilter:
             raise TypeError("existing: expected a list of instructions, got a single str")
         self.threshold = float(threshold)
         self.tokenizer = tokenizer
+        self.comparisons = 0  # exact LCS computations so far (the index skips the rest)
         self.texts: list[str] = []
         self._ids: dict[str, int] = {}  # token -> integer id
         self._masks: list[dict[int, int]] = []  # per pooled text: token id -> bit mask of its positions
@@ -165,6 +166,7 @@ class RougeLFilter:
         m = self._lengths[j]
         if m == 0:
             return 0.0
+        self.comparisons += 1
         return 2 * _lcs_with_masks(self._masks[j], m, toks) / (m + len(toks))
 
     def max_similarity(self, text: str) -> tuple[float, int | None]:
