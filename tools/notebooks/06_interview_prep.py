@@ -508,7 +508,67 @@ for sentence in ["The quick brown fox jumps over the lazy dog", "This is an amaz
 '''),
 ]
 
-SCALING_PLACEHOLDER_INDEX = len(cells)
+# ---- coding question 4: the scaling-law plot
+cells += [
+    md(r"""
+## Coding question 4 · A scaling-law plot (2 points)
+
+*"Using Matplotlib, create a visualization to explain the concept of Scaling Laws. Plot hypothetical model
+loss against the number of model parameters for different dataset sizes."*
+
+Not a hypothetical loss: the **published** Chinchilla fit (Hoffmann et al., 2022, Approach 3),
+$$L(N, D) = E + \frac{A}{N^{\alpha}} + \frac{B}{D^{\beta}},\qquad E = 1.69,\ A = 406.4,\ B = 410.7,\ \alpha = 0.34,\ \beta = 0.28,$$
+with the numbers read from `params` (a `ChinchillaParams` with fields `E, A, B, alpha, beta`), so the same
+function draws other fits too. Draw one line per data size $D$ over the parameter grid `n_values`, on
+log–log axes, with a legend (one entry per $D$) and labelled axes; return the `Figure`.
+"""),
+    solution('''
+import matplotlib.pyplot as plt
+
+from llmcourse.scaling.law import BESIROGLU_2024, HOFFMANN_2022
+
+
+def plot_loss_vs_params(n_values, data_sizes, params=HOFFMANN_2022):
+    """L(N, D) against N, one line per D, log-log axes; returns the Figure."""
+    ### BEGIN SOLUTION
+    n = np.asarray(n_values, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for d in data_sizes:
+        loss = params.E + params.A / n**params.alpha + params.B / float(d) ** params.beta
+        ax.plot(n, loss, label=f"D = {float(d):.2g} tokens")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss L(N, D) (nats per token)")
+    ax.set_title("Chinchilla fit (Hoffmann et al. 2022): loss vs model size at fixed data")
+    ax.legend()
+    return fig
+    ### END SOLUTION
+''', grade_id="plot_loss_vs_params"),
+    tests('''
+from llmcourse.checks import scaling as scaling_checks
+
+scaling_checks.check_loss_plot(plot_loss_vs_params)
+### BEGIN HIDDEN TESTS
+scaling_checks.check_loss_plot(plot_loss_vs_params, hidden=True)
+### END HIDDEN TESTS
+''', grade_id="test_plot_loss_vs_params", points=2),
+    md(r"""
+Your plot with the guide's three data sizes, plus the comparison the guide's "Chinchilla insight" annotation
+is really about: Gopher (280B parameters, 300B tokens) and Chinchilla (70B, 1.4T) used about the same
+compute ($C \approx 6ND$), and the smaller model trained on more data has the lower loss.
+"""),
+    code('''
+from llmcourse.scaling import chinchilla_loss as published_loss
+
+fig = plot_loss_vs_params(np.logspace(8, 12, 50), [50e9, 300e9, 1.5e12])
+ax = fig.axes[0]
+for name, n, d in [("Gopher", 280e9, 300e9), ("Chinchilla", 70e9, 1.4e12)]:
+    loss = float(published_loss(n, d))
+    ax.scatter([n], [loss], zorder=3)
+    ax.annotate(f"{name}\\n{6 * n * d:.1e} FLOPs, L = {loss:.3f}", (n, loss), textcoords="offset points", xytext=(8, 8))
+'''),
+]
 
 # ------------------------------------------------------------------ part 3
 cells += [
@@ -708,7 +768,7 @@ class SeedLoader:  # the guide's loading logic
 
 
 errata_dir = Path(tempfile.mkdtemp())
-(errata_dir / "broken.json").write_text('[\n {"instruction": "Sort.", "input": "3 1", "output": "1 3",}\n]')
+(errata_dir / "broken.json").write_text('[\\n {"instruction": "Sort.", "input": "3 1", "output": "1 3",}\\n]')
 print("the guide's dataset size:", len(SeedLoader(errata_dir / "broken.json").data))
 '''),
     md(r"""
