@@ -520,7 +520,8 @@ Not a hypothetical loss: the **published** Chinchilla fit (Hoffmann et al., 2022
 $$L(N, D) = E + \frac{A}{N^{\alpha}} + \frac{B}{D^{\beta}},\qquad E = 1.69,\ A = 406.4,\ B = 410.7,\ \alpha = 0.34,\ \beta = 0.28,$$
 with the numbers read from `params` (a `ChinchillaParams` with fields `E, A, B, alpha, beta`), so the same
 function draws other fits too. Draw one line per data size $D$ over the parameter grid `n_values`, on
-log–log axes, with a legend (one entry per $D$) and labelled axes; return the `Figure`.
+log–log axes, with a legend (one entry per $D$) and labelled axes; return the `Figure`. (Afterwards, try
+`params=BESIROGLU_2024`, the 2024 refit of the same data.)
 """),
     solution('''
 import matplotlib.pyplot as plt
