@@ -30,7 +30,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["Case", "Mistake", "CheckFailure", "check_function", "compare", "fail", "passed", "short_repr"]
+__all__ = ["Case", "Mistake", "CheckFailure", "calls_reference", "check_function", "compare", "fail", "passed", "short_repr"]
 
 
 class CheckFailure(AssertionError):
@@ -179,7 +179,7 @@ def compare(got: Any, expected: Any, *, atol: float = 1e-6, rtol: float = 1e-5, 
 # --------------------------------------------------------------------------- the engine
 
 
-def _calls_reference(student: Callable, reference: Callable) -> bool:
+def calls_reference(student: Callable, reference: Callable) -> bool:
     """True when the answer is the reference itself or a wrapper that calls it by name."""
     if student is reference or getattr(student, "__wrapped__", None) is reference:
         return True
@@ -202,6 +202,9 @@ def _calls_reference(student: Callable, reference: Callable) -> bool:
     if glob.get(ref_name) is reference:
         return True
     return any(inspect.ismodule(v) and getattr(v, ref_name, None) is reference for v in glob.values())
+
+
+_calls_reference = calls_reference  # the name some graders imported first
 
 
 def _unchanged(a: Any, b: Any) -> bool:
@@ -263,7 +266,7 @@ def check_function(
     cases = list(cases)
     if not callable(student):
         fail(f"✗ {name}: expected a function, got {type(student).__name__} — define it in the cell above and run that cell.")
-    if not allow_reference and _calls_reference(student, reference):
+    if not allow_reference and calls_reference(student, reference):
         fail(
             f"✗ {name}: your answer calls the package's reference `{reference.__module__}.{reference.__name__}`. "
             "The package is open-book for reading, but this exercise asks you to write it yourself."

@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from llmcourse import augment
-from llmcourse.checks import Case, Mistake, _calls_reference, check_function, fail, passed, short_repr
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, fail, passed, short_repr
 
 __all__ = [
     "THESAURUS", "synonyms", "check_synonym_replacement", "check_random_insertion", "check_random_swap",
@@ -114,7 +114,7 @@ def _call(fn: Callable, name: str, words: list[str], *rest: Any, **kwargs: Any) 
 def _refuse_reference(fn: Callable, reference: Callable, name: str) -> None:
     if not callable(fn):
         fail(f"✗ {name}: expected a function, got {type(fn).__name__} — define it in the cell above and run that cell.")
-    if _calls_reference(fn, reference):
+    if calls_reference(fn, reference):
         fail(f"✗ {name}: your answer calls the package's `llmcourse.augment.{reference.__name__}`. "
              "Reading it is fine; this exercise asks you to write it yourself.")
 
