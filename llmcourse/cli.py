@@ -102,14 +102,30 @@ def _cmd_course(args: argparse.Namespace) -> int:
     elif args.action == "grade":
         if not args.assignments:
             raise SystemExit("llmcourse course grade: pass the submissions folder (<student>/<assignment>/<notebook>.ipynb)")
-        scores = course.grade(args.assignments[0], root=root, timeout=args.timeout)
+        import tempfile
+
+        limits = course.GradingLimits(cell_timeout=args.timeout, submission_timeout=args.submission_timeout,
+                                      memory_mb=args.memory_mb or None, isolation=args.isolation,
+                                      network=args.network, read_paths=tuple(args.read_path or ()))
+        with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
+            workdir = Path(args.workdir) if args.workdir else (Path(tmp) if args.nbgrader_csv else None)
+            scores = course.grade(args.assignments[0], root=root, assignments=args.assignments[1:] or None,
+                                  limits=limits, workdir=workdir, feedback_dir=args.feedback, jobs=args.jobs)
+            if args.nbgrader_csv:
+                course.export_grades(workdir, args.nbgrader_csv)
+                print(f"nbgrader's CSV export written to {args.nbgrader_csv}")
+        if scores:
+            print(f"student code ran with: {scores[0].isolation}")
         for s in scores:
-            flags = f"  [{'; '.join(s.flagged)}]" if s.flagged else ""
             manual = "  (+ manual grading pending)" if s.needs_manual_grade else ""
-            print(f"{s.student:<20} {s.assignment:<22} {s.score:g}/{s.max_score:g}{manual}{flags}")
+            print(f"{s.student:<20} {s.assignment:<22} {s.score:g}/{s.max_score:g}  {s.seconds:.1f} s{manual}")
+            for line in s.flagged:
+                print(f"    ! {line}")
         if args.csv:
             course.write_scores_csv(scores, Path(args.csv))
             print(f"scores written to {args.csv}")
+        if args.feedback:
+            print(f"feedback (no hidden tests) written to {args.feedback}/<student>/<assignment>/")
     return 0
 
 
@@ -139,10 +155,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["build", "check", "run", "grade"],
                    help="build: regenerate notebooks/ from solutions/; check: are they in sync; "
                         "run NOTEBOOK...: execute and time; grade SUBMISSIONS: autograde a folder")
-    c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run) or the submissions folder (grade)")
+    c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run) or the submissions "
+                                                    "folder then optionally assignment ids (grade)")
     c.add_argument("--course", help="course folder (default: this checkout)")
-    c.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds when grading")
-    c.add_argument("--csv", help="write grades to this CSV file")
+    g = c.add_argument_group("grade", "limits and outputs of `course grade` (see the README, Grading untrusted code)")
+    g.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds (default 300)")
+    g.add_argument("--submission-timeout", type=int, default=1800,
+                   help="wall-clock seconds for one student's assignment (default 1800)")
+    g.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each kernel, 0 for none (default 4096)")
+    g.add_argument("--isolation", choices=["auto", "required", "none"], default="auto",
+                   help="auto: Linux namespaces when available (default); required: refuse without; none: limits only")
+    g.add_argument("--network", action="store_true", help="let student code use the network (default: none)")
+    g.add_argument("--read-path", action="append", help="a host folder student code may read (repeatable)")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    g.add_argument("--workdir", help="keep the graded nbgrader course here (empty folder) for formgrader/export")
+    g.add_argument("--feedback", help="write feedback HTML without hidden tests to this folder")
+    g.add_argument("--csv", help="write per-notebook scores and report lines to this CSV file")
+    g.add_argument("--nbgrader-csv", help="write nbgrader's own CSV export (nbgrader export) to this file")
     c.set_defaults(func=_cmd_course)
     return p
 

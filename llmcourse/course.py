@@ -512,13 +512,23 @@ class _WorkerServer:
     _proc: subprocess.Popen | None = None
 
     @classmethod
+    def start(cls) -> None:
+        """Start the server (if not running) so its imports overlap with the grader's own set-up."""
+        with cls._lock:
+            cls._start()
+
+    @classmethod
+    def _start(cls) -> None:
+        if cls._proc is None or cls._proc.poll() is not None:
+            cls._proc = subprocess.Popen([sys.executable, "-c", "from llmcourse.course import _serve; _serve()"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                         start_new_session=True)
+            atexit.register(cls._proc.kill)
+
+    @classmethod
     def submit(cls, job: dict) -> int:
         with cls._lock:
-            if cls._proc is None or cls._proc.poll() is not None:
-                cls._proc = subprocess.Popen([sys.executable, "-c", "from llmcourse.course import _serve; _serve()"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                             start_new_session=True)
-                atexit.register(cls._proc.kill)
+            cls._start()
             cls._proc.stdin.write(json.dumps(job) + "\n")
             cls._proc.stdin.flush()
             line = cls._proc.stdout.readline()
@@ -840,6 +850,7 @@ def grade(submissions: str | Path, *, root: Path | None = None, workdir: Path | 
     layout = _submission_layout(submissions, assignments or known, known)
     needed = sorted({a for lst in layout.values() for a in lst})
     isolate, how = isolation_status(limits)
+    _WorkerServer.start()
     how = f"{how}; {limits.cell_timeout} s per cell, {limits.submission_timeout} s per submission" + (
         f", {limits.memory_mb} MB" if limits.memory_mb else "")
     own_tmp = workdir is None

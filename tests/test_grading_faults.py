@@ -187,3 +187,23 @@ def _state(pid: int) -> str:
     except FileNotFoundError:
         return "gone"
     return stat.rsplit(")", 1)[1].split()[0]
+
+
+def test_cli_prints_the_report_lines_and_writes_nbgrader_csv(tmp_path, capsys):
+    from llmcourse import cli
+
+    root = H.make_course(tmp_path / "course")
+    subs = tmp_path / "subs"
+    H.submit(subs, "loop", H.with_answer(H.student_notebook(H.FIXTURE, root=root), "double",
+                                         "def double(x):\n    while True:\n        pass"))
+    H.submit(subs, "broken", "{not json")
+    code = cli.main(["course", "grade", str(subs), H.FIXTURE, "--course", str(root), "--timeout", "3",
+                     "--nbgrader-csv", str(tmp_path / "grades.csv"), "--feedback", str(tmp_path / "fb")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "student code ran with:" in out
+    assert "loop                 50_fixture             2/4" in out
+    assert "! cell 'test_double' stopped after the 3 s per-cell timeout" in out
+    assert "broken               50_fixture             0/4" in out and "! fixture.ipynb: not a readable notebook" in out
+    assert (tmp_path / "grades.csv").read_text().count("50_fixture") == 2
+    assert (tmp_path / "fb" / "loop" / H.FIXTURE / "fixture.html").is_file()
