@@ -1,7 +1,10 @@
 """The course loop end to end, with nbgrader's real autograde into a temporary SQLite gradebook.
 
 One autograde run grades a fake class: for every assignment a *solution* student (the source
-notebook), a *blank* student (the untouched release) and one student per wrong answer in the catalogue.
+notebook), a *blank* student (the untouched release), and students carrying the wrong-answer catalogue
+— several independent wrong answers of one notebook per submission (``wrong_answers.batches``: no two
+share a solution cell or a test cell they may break), so every entry is graded without one full
+notebook run each.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pytest
 
 from llmcourse import course
 
-from wrong_answers import CATALOGUE
+from wrong_answers import CATALOGUE, batches
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = course.list_assignments(ROOT)
@@ -31,13 +34,20 @@ def _solution(a: str) -> Path:
     return next((ROOT / "solutions" / a).glob("*.ipynb"))
 
 
-def _student_with_wrong_answer(w, dest: Path) -> None:
-    nb = nbformat.read(_release(w.assignment), as_version=4)
-    cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == w.grade_id]
-    assert cells, f"{w.assignment}: no cell {w.grade_id!r} for wrong answer {w.mistake!r}"
-    cells[0].source = w.source.strip("\n")
+BATCHES = batches(CATALOGUE)
+STUDENT_OF = {w: f"wrong{i:02d}" for i, batch in enumerate(BATCHES) for w in batch}
+
+
+def _student_with_wrong_answers(batch, dest: Path) -> None:
+    """The solution notebook with each entry's solution cell replaced by its wrong answer."""
+    a = batch[0].assignment
+    nb = nbformat.read(_solution(a), as_version=4)
+    for w in batch:
+        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == w.grade_id]
+        assert cells, f"{a}: no cell {w.grade_id!r} for wrong answer {w.mistake!r}"
+        cells[0].source = w.source.strip("\n")
     dest.mkdir(parents=True)
-    nbformat.write(nb, dest / _release(w.assignment).name)
+    nbformat.write(nb, dest / _release(a).name)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +57,8 @@ def graded(tmp_path_factory):
         for student, src in (("solution", _solution(a)), ("blank", _release(a))):
             (subs / student / a).mkdir(parents=True)
             shutil.copy(src, subs / student / a / _release(a).name)
-    for i, w in enumerate(CATALOGUE):
-        _student_with_wrong_answer(w, subs / f"wrong{i:02d}" / w.assignment)
+    for i, batch in enumerate(BATCHES):
+        _student_with_wrong_answers(batch, subs / f"wrong{i:02d}" / batch[0].assignment)
     work = tmp_path_factory.mktemp("grading")
     t0 = time.perf_counter()
     scores = course.grade(subs, root=ROOT, workdir=work, timeout=600)
@@ -122,11 +132,12 @@ def test_blank_release_scores_zero_on_every_autograded_cell(graded, a):
 def test_wrong_answer_loses_exactly_its_exercise_and_feedback_names_it(graded, i):
     scores, work = graded
     w = CATALOGUE[i]
-    s = scores[(f"wrong{i:02d}", w.assignment)]
+    student = STUDENT_OF[w]
+    s = scores[(student, w.assignment)]
     ref = scores[("solution", w.assignment)]
     assert s.cells[w.test_id][0] == 0, f"{w.mistake}: still scored {s.cells[w.test_id]}"
     # a wrong answer may break later cells that use it; it must not *gain* anywhere
     assert all(s.cells[k][0] <= ref.cells[k][0] for k in s.cells)
-    cell = _test_cells(_autograded_nb(work, f"wrong{i:02d}", w.assignment))[w.test_id]
+    cell = _test_cells(_autograded_nb(work, student, w.assignment))[w.test_id]
     text = "".join(o.get("evalue", "") + o.get("text", "") for o in cell.outputs)
     assert w.mistake in text, f"feedback does not name {w.mistake!r}: {text[:300]}"
