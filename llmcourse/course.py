@@ -561,7 +561,7 @@ def _serve() -> None:
         line = sys.stdin.readline()
         if not line:
             break
-        job = json.loads(line)
+        job = json.loads(line)  # one line at a time: the master waits for each answer before the next job
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -677,6 +677,18 @@ def _execution_report(nb, limits: GradingLimits) -> list[str]:
 # ---- merging into the master gradebook
 
 
+def _executed(path: Path) -> bool:
+    """Whether nbgrader's execution pass finished on this autograded notebook (it is written once
+    sanitized, before running, and again after)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError):
+        return False
+    return any(c.get("execution_count") is not None for c in nb.cells if c.cell_type == "code")
+
+
 def _merge(master_db: Path, job: _Job) -> None:
     """Copy one graded submission from its scratch gradebook into the master, through nbgrader's API.
 
@@ -702,7 +714,10 @@ def _merge(master_db: Path, job: _Job) -> None:
                     for nb in sub.notebooks:
                         mnb = gm.find_submission_notebook(nb.name, a, student)
                         mnb.late_submission_penalty = nb.late_submission_penalty
-                        graded = job.status == "ok" or nb.name not in job.notebooks
+                        # nbgrader's scores stand if it finished, if it scored a missing notebook
+                        # itself, or if this notebook ran to the end before another one failed
+                        graded = (job.status == "ok" or nb.name not in job.notebooks
+                                  or _executed(job.course / "autograded" / student / a / f"{nb.name}.ipynb"))
                         for g in nb.grades:
                             mg = gm.find_grade(g.name, nb.name, a, student)
                             if graded:
