@@ -341,3 +341,71 @@ def test_fit_plot_puts_points_on_the_diagonal_for_a_perfect_fit():
     fig = plots.plot_fit(fit, N, D, L)
     offsets = fig.axes[0].collections[0].get_offsets()
     np.testing.assert_allclose(offsets[:, 1], offsets[:, 0], rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- your own scaling law (sweep)
+
+from llmcourse.scaling import sweep  # noqa: E402  (torch and transformers load here, not for the math tests)
+
+
+@pytest.fixture(scope="module")
+def quick_rows():
+    return sweep.run_scaling_sweep(sweep.QUICK_SWEEP, progress=False)
+
+
+@pytest.mark.slow
+def test_quick_sweep_gives_one_row_per_size_and_budget(quick_rows):
+    cfg = sweep.QUICK_SWEEP
+    assert len(quick_rows) == len(cfg.sizes) * len(cfg.token_budgets)
+    # D is whole optimiser steps: 2048 tokens / (8 × 32 tokens per step) = 8 steps
+    assert [r["D"] for r in quick_rows[:2]] == [2048, 4096] and quick_rows[0]["steps"] == 8
+    for r in quick_rows:
+        assert math.isfinite(r["loss"]) and 0 < r["loss"] < 8.0  # below ln(vocab) + margin, never NaN
+        assert 0 < r["N_non_embedding"] < r["N"]
+
+
+@pytest.mark.slow
+def test_quick_sweep_loss_falls_with_tokens_and_n_grows_with_width(quick_rows):
+    by_size = {}
+    for r in quick_rows:
+        by_size.setdefault(r["hidden_size"], []).append(r)
+    for rows in by_size.values():
+        assert rows[1]["loss"] < rows[0]["loss"]  # 16 steps beat 8 steps
+    assert by_size[16][0]["N"] > by_size[8][0]["N"]
+
+
+@pytest.mark.slow
+def test_sweep_is_reproducible_and_restores_torch_threads(quick_rows):
+    import torch
+
+    threads = torch.get_num_threads()
+    again = sweep.run_scaling_sweep(sweep.QUICK_SWEEP, progress=False)
+    assert [r["loss"] for r in again] == [r["loss"] for r in quick_rows]
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.slow
+def test_sweep_arrays_feed_the_fitter(quick_rows):
+    N, D, L = sweep.sweep_arrays(quick_rows)
+    assert N.shape == D.shape == L.shape == (len(quick_rows),)
+    N2, _, _ = sweep.sweep_arrays(quick_rows, n_key="N_non_embedding")
+    assert (N2 < N).all()
+
+
+def test_sweep_arrays_reject_empty_rows():
+    with pytest.raises(ValueError, match="no sweep rows"):
+        sweep.sweep_arrays([])
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(sizes=((12, 1),)), "multiple of 8"),
+    (dict(sizes=((16, 1), (16, 1))), "duplicates"),
+    (dict(token_budgets=(8192, 4096)), "ascending"),
+    (dict(token_budgets=(512,)), "under 5 optimiser steps"),
+    (dict(cooldown_fraction=0.0), "cooldown_fraction"),
+    (dict(learning_rate=float("nan")), "learning_rate"),
+    (dict(num_threads=0), "num_threads"),
+])
+def test_sweep_config_rejects_bad_settings(kw, words):
+    with pytest.raises(ValueError, match=words):
+        sweep.ScalingSweepConfig(**kw)

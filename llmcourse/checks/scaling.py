@@ -13,7 +13,7 @@ import types
 
 import numpy as np
 
-from llmcourse.checks import Case, Mistake, _calls_reference, check_function, fail, passed
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, fail, passed
 from llmcourse.scaling import fit as _fit
 from llmcourse.scaling import law as _law
 from llmcourse.scaling import plots as _plots
@@ -318,7 +318,7 @@ def check_loss_plot(fn, *, hidden: bool = False) -> None:
     name = "plot_loss_vs_params"
     if not callable(fn):
         fail(f"✗ {name}: expected a function, got {type(fn).__name__} — define it in the cell above and run that cell.")
-    if _calls_reference(fn, _plots.plot_loss_vs_params):
+    if calls_reference(fn, _plots.plot_loss_vs_params):
         fail(f"✗ {name}: your answer calls the package's reference plot; draw it yourself with matplotlib.")
     _refuse_module_reference(fn, _plots.plot_loss_vs_params, name)
     cases = [(np.geomspace(1e8, 1e11, 25), [3e11, 1.4e12], HOFFMANN_2022, "Gopher- and Chinchilla-scale data")]
