@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from llmcourse import tasks, templates
+from llmcourse.sft import batching as sft_batching
 from llmcourse.sft import (IGNORE_INDEX, Example, SFTDataset, block_diagonal_mask, build_example, pack_examples,
                            packed_collate, pad_collate, padding_efficiency, tokenize_segments, truncate_example)
 
@@ -267,3 +268,18 @@ def test_dataset_accepts_examples_and_paths(tokenizer, tmp_path):
     a = SFTDataset(p, tokenizer, template="simple")
     b = SFTDataset([Example(instruction="Add 3 and 4.", output="7")], tokenizer, template="simple")
     assert a.items == b.items
+
+
+def test_length_grouped_batches_cover_every_index_once_and_group_lengths():
+    lengths = [3, 50, 4, 51, 5, 52, 6, 53]
+    sampler = sft_batching.LengthGroupedBatchSampler(lengths, 2, torch.Generator().manual_seed(0))
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(8)) and len(sampler) == 4
+    # within one mega-batch, sorted lengths pair the two shortest, …, the two longest
+    assert sorted(sorted(lengths[i] for i in b) for b in batches) == [[3, 4], [5, 6], [50, 51], [52, 53]]
+
+
+def test_length_grouped_sampler_is_seeded():
+    a = list(sft_batching.LengthGroupedBatchSampler(list(range(40)), 4, torch.Generator().manual_seed(1)))
+    b = list(sft_batching.LengthGroupedBatchSampler(list(range(40)), 4, torch.Generator().manual_seed(1)))
+    assert a == b

@@ -217,3 +217,9 @@ def test_sft_raises_held_out_exact_match_from_the_base_model():
     hist = train_sft(model, tok, train_recs, cfg, eval_data=test_recs)
     after = hist[-1]["eval_exact_match"]
     assert before <= 0.05 and after >= 0.6, (before, after)
+
+
+def test_group_by_length_with_packing_trains(tiny_model, tokenizer):
+    hist = train_sft(tiny_model, tokenizer, _records(64), SFTConfig(max_steps=2, packing=True, group_by_length=True,
+                     max_length=128, per_device_train_batch_size=2, logging_steps=1, **QUIET))
+    assert len(hist) == 2 and all(math.isfinite(h["loss"]) for h in hist)

@@ -18,8 +18,8 @@ from llmcourse.sft.loss import (IGNORE_INDEX, shift_logits_and_labels, sft_loss,
 from llmcourse.sft.data import (FORMATS, TEMPLATES, Example, detect_format, examples_from_records,
                                 format_alpaca, load_examples, parse_record, render, render_segments)
 from llmcourse.sft.encode import TokenizeStats, build_example, tokenize_segments, truncate_example
-from llmcourse.sft.batching import (SFTDataset, as_examples, block_diagonal_mask, pack_examples,
-                                    packed_collate, pad_collate, padding_efficiency)
+from llmcourse.sft.batching import (LengthGroupedBatchSampler, SFTDataset, as_examples, block_diagonal_mask,
+                                    pack_examples, packed_collate, pad_collate, padding_efficiency)
 from llmcourse.sft.trainer import SFTConfig, evaluate_exact_match, evaluate_loss, train_sft
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
     "FORMATS", "TEMPLATES", "Example", "detect_format", "examples_from_records", "format_alpaca",
     "load_examples", "parse_record", "render", "render_segments",
     "TokenizeStats", "build_example", "tokenize_segments", "truncate_example",
-    "SFTDataset", "as_examples", "block_diagonal_mask", "pack_examples", "packed_collate", "pad_collate",
-    "padding_efficiency",
+    "LengthGroupedBatchSampler", "SFTDataset", "as_examples", "block_diagonal_mask", "pack_examples",
+    "packed_collate", "pad_collate", "padding_efficiency",
     "SFTConfig", "evaluate_exact_match", "evaluate_loss", "train_sft",
 ]

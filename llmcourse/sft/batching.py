@@ -12,6 +12,8 @@ r"""From examples to batches: :class:`SFTDataset`, the padding collator, and pac
   examples — provided the model is called with ``use_cache=False`` (with a cache the detection is
   skipped and examples *do* see each other; the tests check the packed logits equal unpacked ones).
   :func:`block_diagonal_mask` builds the equivalent explicit 4-D mask for libraries that lack this;
+* :class:`LengthGroupedBatchSampler` — shuffled batches of similar lengths (``group_by_length``), so
+  a batch pads little: examples of 55–66 tokens padded per batch waste ~9%, grouped ~1%;
 * :func:`padding_efficiency` — the share of non-pad tokens in a list of batches.
 
 Every label at an example's BOS is ``-100``, so no loss term ever predicts one packed example from
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from llmcourse.records import RecordError
 from llmcourse.sft.data import Example, examples_from_records, load_examples, render, render_segments
@@ -32,7 +34,7 @@ from llmcourse.sft.encode import TokenizeStats, tokenize_all, tokenize_segments
 from llmcourse.sft.loss import IGNORE_INDEX
 
 __all__ = ["SFTDataset", "as_examples", "pad_collate", "pack_examples", "packed_collate",
-           "block_diagonal_mask", "padding_efficiency"]
+           "block_diagonal_mask", "LengthGroupedBatchSampler", "padding_efficiency"]
 
 
 def as_examples(data, format: str = "auto") -> list[Example]:
@@ -209,6 +211,36 @@ def packed_collate(batch: Sequence[dict[str, Sequence[int]]], pad_token_id: int,
     if four_d_mask:
         out["attention_mask"] = block_diagonal_mask(pos)
     return out
+
+
+class LengthGroupedBatchSampler(Sampler):
+    """Batches of indices with similar lengths, in a random order (a seeded ``torch.Generator``).
+
+    Each epoch: shuffle all indices, cut them into *mega-batches* of ``batch_size × mega_batches``,
+    sort each mega-batch by length (longest first), cut it into batches, then shuffle the batches.
+    Examples still meet different neighbours every epoch, but a batch's rows are nearly the same
+    length, so right padding costs little.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator, mega_batches: int = 50):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.generator = generator
+        self.mega = batch_size * mega_batches
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.lengths), generator=self.generator).tolist()
+        batches = []
+        for start in range(0, len(perm), self.mega):
+            chunk = sorted(perm[start:start + self.mega], key=lambda i: -self.lengths[i])
+            batches += [chunk[k:k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[b]
 
 
 def padding_efficiency(batches: Iterable[dict[str, torch.Tensor]]) -> float:

@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from llmcourse import models, tasks, training
-from llmcourse.sft.batching import SFTDataset, as_examples, pack_examples, pad_collate, packed_collate
+from llmcourse.sft.batching import (LengthGroupedBatchSampler, SFTDataset, as_examples, pack_examples, pad_collate,
+                                    packed_collate)
 from llmcourse.sft.data import TEMPLATES, Example, render
 from llmcourse.sft.encode import TRUNCATION_POLICIES
 from llmcourse.sft.loss import IGNORE_INDEX, sft_loss
@@ -56,6 +57,9 @@ class SFTConfig:
     ``"drop"`` drops every over-long example."""
     packing: bool = False
     """Pack several examples per row (``position_ids`` restart per example; no cross-example attention)."""
+    group_by_length: bool = False
+    """Batch examples (or packed rows) of similar length together, in a shuffled batch order, so that
+    right padding wastes little."""
     template: str = "alpaca"
     """``"alpaca"``, ``"simple"`` or ``"chat"`` (the tokenizer's chat template)."""
     completion_only_loss: bool = True
@@ -248,8 +252,12 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
     else:
         collate = collate_fn or partial(pad_collate, pad_token_id=tokenizer.pad_token_id)
     gen = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(items, batch_size=config.per_device_train_batch_size, shuffle=True,
-                              generator=gen, collate_fn=collate)
+    if config.group_by_length:
+        sampler = LengthGroupedBatchSampler([len(x["input_ids"]) for x in items], config.per_device_train_batch_size, gen)
+        train_loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate)
+    else:
+        train_loader = DataLoader(items, batch_size=config.per_device_train_batch_size, shuffle=True,
+                                  generator=gen, collate_fn=collate)
     eval_loader = None
     if eval_set is not None:
         eval_loader = DataLoader(eval_set.items, batch_size=config.per_device_eval_batch_size, shuffle=False,
