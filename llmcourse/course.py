@@ -485,6 +485,8 @@ def _write_kernel(job: _Job, limits: GradingLimits, isolate: bool, read_paths: l
 def _autograde_worker(job: dict) -> None:
     """Child process: run nbgrader's autograde for one student's assignment in its scratch course."""
     scratch = Path(job["scratch"])
+    os.environ.clear()
+    os.environ.update(job["env"])  # the grader's environment now, not when the server started
     os.environ["JUPYTER_PATH"] = str(scratch / "box")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(scratch / "rt")
     os.environ["JUPYTER_CONFIG_DIR"] = str(scratch / "jupyter-config")  # no instructor config in here
@@ -612,7 +614,7 @@ def _run(job: _Job, limits: GradingLimits, config: dict) -> None:
 
     pid = _WorkerServer.submit({"scratch": str(job.scratch), "student": job.student, "assignment": job.assignment,
                                 "cell_timeout": limits.cell_timeout, "config": config,
-                                "memory_mb": max(4096, limits.memory_mb or 0)})
+                                "memory_mb": max(4096, limits.memory_mb or 0), "env": dict(os.environ)})
     t0 = time.perf_counter()  # after the server has started (its imports are paid once per class)
     exitcode = job.scratch / "exitcode"
     while not exitcode.exists() and time.perf_counter() - t0 < limits.submission_timeout:
@@ -885,15 +887,17 @@ def grade(submissions: str | Path, *, root: Path | None = None, workdir: Path | 
             for a in needed:
                 _require_ok(api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
         infos = {a: _notebook_infos(db, a, release / a) for a in needed}
-        hidden_from_kernel = [Path(os.path.realpath(p)) for p in (root / SOURCE_DIR, work, scratch_base, submissions)]
+        hidden_from_kernel = [Path(os.path.realpath(p))  # .git holds every version of the solutions
+                              for p in (root / SOURCE_DIR, root / ".git", work, scratch_base, submissions)]
         read_paths, refused = _kernel_read_paths(limits, hidden_from_kernel)
+        how += "".join(f"; {line}" for line in refused)
         threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
 
         all_jobs: list[_Job] = []
         for k, (student, a) in enumerate((s, a) for s, lst in layout.items() for a in lst):
             job = _Job(student, a, scratch_base / f"{k:04d}", [])
             submitted = job.course / "submitted" / student / a
-            job.report += refused + _copy_submission(submissions / student / a, submitted)
+            job.report += _copy_submission(submissions / student / a, submitted)
             shutil.copytree(submitted, course / "submitted" / student / a, dirs_exist_ok=True)
             _inspect_folder(job, submitted, infos[a])
             data = job.course / SOURCE_DIR / a  # the release's data files: never a solution notebook

@@ -52,8 +52,9 @@ def test_infinite_loop_zeroes_its_test_cell_only_and_is_reported(run):
 
 
 def test_an_infinite_loop_does_not_hold_up_other_students(run):
-    students_graded = [s for s, score in run.scores.items() if score.seconds > 0]
-    assert len(students_graded) >= 15
+    # every student whose notebook could be read was executed and graded in the same run
+    executed = {s for s, score in run.scores.items() if score.seconds > 0}
+    assert executed == set(run.scores) - {"not_json", "not_a_notebook", "wrong_name"}
     assert _auto(run, "daemon") == {"test_double": 1.0, "test_square": 2.0}
 
 
