@@ -114,7 +114,7 @@ def check_kl_penalized_rewards(fn, *, hidden: bool = False) -> None:
 # --------------------------------------------------------------------------- 2. GAE
 
 
-def _gae_loop(rewards, values, mask, gamma, lam, *, forward=False, mask_next=True, shift_values=False,
+def _gae_loop(rewards, values, mask, gamma, lam, *, forward=False, shift_values=False,
               use_lam=True, add_values=True, use_mask=True):
     m = mask.float() if use_mask else torch.ones_like(values)
     v = values * m if use_mask else values
@@ -131,11 +131,7 @@ def _gae_loop(rewards, values, mask, gamma, lam, *, forward=False, mask_next=Tru
         else:
             nxt = v[:, t + 1] if t + 1 < L else torch.zeros(B)
             cur = v[:, t]
-            if mask_next:
-                nm = m[:, t + 1] if t + 1 < L else torch.zeros(B)
-            else:
-                nm = torch.ones(B) if t + 1 < L else torch.zeros(B)
-                nxt = values[:, t + 1] if t + 1 < L else torch.zeros(B)
+            nm = m[:, t + 1] if t + 1 < L else torch.zeros(B)
         delta = r[:, t] + gamma * nm * nxt - cur
         carry = delta + gamma * (lam if use_lam else 1.0) * nm * carry
         adv[:, t] = carry
@@ -148,7 +144,18 @@ def _gae_forward(rewards, values, mask, gamma, lam):
 
 
 def _gae_bootstraps_padding(rewards, values, mask, gamma, lam):
-    return _gae_loop(rewards, values, mask, gamma, lam, mask_next=False)
+    # the recursion runs over every column and reads V wherever it is, padding included
+    m = mask.float()
+    r = rewards * m
+    B, L = r.shape
+    adv = torch.zeros_like(r)
+    carry = torch.zeros(B)
+    for t in reversed(range(L)):
+        nxt = values[:, t + 1] if t + 1 < L else torch.zeros(B)
+        carry = r[:, t] + gamma * nxt - values[:, t] + gamma * lam * carry
+        adv[:, t] = carry
+    adv = adv * m
+    return adv, (adv + values * m) * m
 
 
 def _gae_shifted_values(rewards, values, mask, gamma, lam):
