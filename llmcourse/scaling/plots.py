@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 
 from llmcourse.scaling.fit import IsoFLOPFit, ScalingFit
 from llmcourse.scaling.law import (
@@ -27,6 +28,12 @@ def format_count(x: float) -> str:
         if abs(x) >= scale:
             return f"{x / scale:.3g}{suffix}"
     return f"{x:.3g}"
+
+
+def _plain_ticks(axis) -> None:
+    """Plain numbers (1.5, 2, 3) instead of 2×10⁰ on a log axis that spans less than a decade (losses)."""
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(FormatStrFormatter("%g"))
 
 
 def plot_loss_vs_params(n_values, data_sizes, params: ChinchillaParams = HOFFMANN_2022) -> Figure:
@@ -46,6 +53,7 @@ def plot_loss_vs_params(n_values, data_sizes, params: ChinchillaParams = HOFFMAN
     ax.set_yscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("loss L(N, D) (nats/token)")
+    _plain_ticks(ax.yaxis)
     ax.set_title("Chinchilla law: loss vs model size for several data sizes")
     ax.legend()
     ax.grid(True, which="both", alpha=0.3)
@@ -141,6 +149,8 @@ def plot_fit(fit: ScalingFit, N, D, loss) -> Figure:
     left.set_yscale("log")
     left.set_xlabel("observed loss")
     left.set_ylabel("fitted loss")
+    _plain_ticks(left.xaxis)
+    _plain_ticks(left.yaxis)
     left.set_title("Fitted vs observed (colour: log10 N)")
     left.legend()
     sizes = np.unique(N)
@@ -154,6 +164,7 @@ def plot_fit(fit: ScalingFit, N, D, loss) -> Figure:
         right.set_yscale("log")
         right.set_xlabel("training tokens D")
         right.set_ylabel("loss")
+        _plain_ticks(right.yaxis)
         right.set_title("Runs (dots) and fitted law (lines)")
         right.legend(fontsize=8)
     else:
