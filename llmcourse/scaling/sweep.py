@@ -114,7 +114,8 @@ QUICK_SWEEP = ScalingSweepConfig(sizes=((8, 1), (16, 1)), token_budgets=(2_048, 
 
 def _token_blocks(tokenizer, texts: list[str], block_size: int, n_blocks: int, what: str) -> torch.Tensor:
     """``<bos> text <eos>`` joined and cut into ``n_blocks`` rows of ``block_size`` ids, shape (n_blocks, block)."""
-    ids = tokenizer([tokenizer.bos_token + t + tokenizer.eos_token for t in texts], add_special_tokens=False)["input_ids"]
+    wrapped = [tokenizer.bos_token + t + tokenizer.eos_token for t in texts]
+    ids = tokenizer(wrapped, add_special_tokens=False)["input_ids"]
     flat = [i for row in ids for i in row]
     if len(flat) < n_blocks * block_size:
         raise RuntimeError(f"the {what} text gave {len(flat)} tokens, fewer than the {n_blocks * block_size} needed")
@@ -176,13 +177,16 @@ def _run_sweep(cfg: ScalingSweepConfig, progress: bool) -> list[dict]:
     budget_steps = [d // step_tokens for d in cfg.token_budgets]
     total_steps = budget_steps[-1]
     tokenizer = models.build_tokenizer(cfg.seed, cfg.vocab_size)
-    # ≈ 13 tokens per sentence: draw enough sentences for the longest budget, plus a margin
     n_train_blocks = total_steps * cfg.batch_size
     n_eval_blocks = cfg.eval_tokens // cfg.block_size
-    train = _token_blocks(tokenizer, tasks.pretraining_text(n_train_blocks * cfg.block_size // 8 + 64, seed=cfg.seed + 1),
-                          cfg.block_size, n_train_blocks, "training")
-    held_out = _token_blocks(tokenizer, tasks.pretraining_text(n_eval_blocks * cfg.block_size // 8 + 64, seed=cfg.seed + 2),
-                             cfg.block_size, n_eval_blocks, "held-out")
+
+    def sentences_for(n_blocks: int, seed: int) -> list[str]:  # ≈ 13 tokens a sentence: 1 per 8 is a margin
+        return tasks.pretraining_text(n_blocks * cfg.block_size // 8 + 64, seed=seed)
+
+    train = _token_blocks(tokenizer, sentences_for(n_train_blocks, cfg.seed + 1), cfg.block_size, n_train_blocks,
+                          "training")
+    held_out = _token_blocks(tokenizer, sentences_for(n_eval_blocks, cfg.seed + 2), cfg.block_size, n_eval_blocks,
+                             "held-out")
 
     rows: list[dict] = []
     bar = tqdm(total=len(cfg.sizes) * len(budget_steps), desc="scaling sweep", disable=not progress)
