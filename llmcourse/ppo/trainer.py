@@ -179,35 +179,50 @@ def _check_eval_data(eval_data):
 
 @torch.no_grad()
 def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int, reward_tokenizer=None,
-             batch_size: int = 64, accelerator=None) -> dict[str, float]:
-    """Greedy answers to ``eval_data`` prompts: exact match against ``answer``, mean reward-model score,
-    mean response length (tokens, EOS included) and EOS rate. Under several processes each scores its
-    share and the results are gathered."""
+             temperature: float | None = None, seed: int = 0, batch_size: int = 64, accelerator=None) -> dict[str, float]:
+    """Answers to the held-out ``eval_data`` prompts, scored: exact match against ``answer``, mean
+    reward-model score, mean response length (tokens, EOS included) and EOS rate.
+
+    Greedy decoding gives ``exact_match``, ``eval_score``, ``eval_length``, ``eval_eos_rate``; with a
+    ``temperature``, the same prompts are also answered by **sampling** as in training (seeded, so
+    every evaluation draws from the same random stream) → ``exact_match_sampled``,
+    ``eval_score_sampled``: the behaviour PPO actually optimises. Under several processes each
+    scores its share and the results are gathered."""
     from accelerate.utils import gather_object
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(eval_data)[rank::world]
     device = next(policy.parameters()).device
     retokenize = R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
-    rows: list[tuple[float, float, float, float]] = []
-    for s in range(0, len(mine), batch_size):
-        chunk = mine[s:s + batch_size]
-        prompts = [r["prompt"] for r in chunk]
-        q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
-        ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length, do_sample=False)
-        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-        if retokenize:
-            scores = R.score_responses(reward_model, reward_tokenizer, prompts, texts, has_eos, device)
-        else:
-            joined, joined_mask, _ = R.join(q, qm, ids, mask)
-            scores = R.sequence_scores(reward_model, joined, joined_mask)
-        for rec, text, sc, n, eos in zip(chunk, texts, scores.tolist(), mask.sum(-1).tolist(), has_eos.tolist()):
-            rows.append((float(tasks.normalize(text) == tasks.normalize(rec["answer"])), sc, float(n), float(eos)))
-    if world > 1:
-        rows = gather_object(rows)
-    n = max(1, len(rows))
-    em, sc, ln, eos = (sum(col) / n for col in zip(*rows)) if rows else (math.nan,) * 4
-    return {"exact_match": em, "eval_score": sc, "eval_length": ln, "eval_eos_rate": eos}
+    modes = [("", dict(do_sample=False))]
+    if temperature is not None:
+        modes.append(("_sampled", dict(do_sample=True, temperature=temperature)))
+    out: dict[str, float] = {}
+    for suffix, sampling in modes:
+        rows: list[tuple[float, float, float, float]] = []
+        for s in range(0, len(mine), batch_size):
+            chunk = mine[s:s + batch_size]
+            prompts = [r["prompt"] for r in chunk]
+            q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
+            ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length,
+                                                    seed=seed + 7919 * rank + s, **sampling)
+            texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+            if retokenize:
+                scores = R.score_responses(reward_model, reward_tokenizer, prompts, texts, has_eos, device)
+            else:
+                joined, joined_mask, _ = R.join(q, qm, ids, mask)
+                scores = R.sequence_scores(reward_model, joined, joined_mask)
+            for rec, text, sc, n, eos in zip(chunk, texts, scores.tolist(), mask.sum(-1).tolist(), has_eos.tolist()):
+                rows.append((float(tasks.normalize(text) == tasks.normalize(rec["answer"])), sc, float(n), float(eos)))
+        if world > 1:
+            rows = gather_object(rows)
+        n = max(1, len(rows))
+        em, sc, ln, eos = (sum(col) / n for col in zip(*rows)) if rows else (math.nan,) * 4
+        out[f"exact_match{suffix}"] = em
+        out[f"eval_score{suffix}"] = sc
+        if not suffix:
+            out.update(eval_length=ln, eval_eos_rate=eos)
+    return out
 
 
 # --------------------------------------------------------------------------- the trainer
@@ -301,8 +316,10 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     ``clipfrac``, ``approx_kl``, ``policy_loss``, ``value_loss``, ``value_clipfrac``,
     ``response_length``, ``eos_rate``, ``first_ratio_dev`` (max $|\rho-1|$ on the first minibatch of
     the first epoch: 0 unless rollout and update disagree), ``time_generate`` / ``time_score`` /
-    ``time_update`` (seconds), and on evaluation steps ``exact_match``, ``eval_score``,
-    ``eval_length``, ``eval_eos_rate``. Step 0 is the starting policy (evaluation only).
+    ``time_update`` (seconds), and on evaluation steps (see :func:`evaluate`) ``exact_match`` /
+    ``eval_score`` (greedy), ``exact_match_sampled`` / ``eval_score_sampled`` (sampled at the
+    training temperature), ``eval_length``, ``eval_eos_rate``. Step 0 is the starting policy
+    (evaluation only).
     """
     config = config or PPOConfig()
     if not isinstance(config, PPOConfig):
@@ -347,7 +364,8 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
             return {}
         unwrapped.eval()
         return evaluate(unwrapped.policy, tokenizer, reward_model, eval_data, response_length=config.response_length,
-                        reward_tokenizer=reward_tokenizer, accelerator=accelerator)
+                        reward_tokenizer=reward_tokenizer, temperature=config.temperature, seed=config.seed,
+                        accelerator=accelerator)
 
     def mean_all(x: torch.Tensor) -> float:
         return accelerator.gather(x.detach().float().reshape(-1)).mean().item()
