@@ -77,6 +77,32 @@ def test_hf_pooling_misses_the_eos_when_pad_equals_eos_but_ours_does_not(tok):
     assert not torch.allclose(hf, ours, atol=1e-4)
 
 
+def test_shared_prompt_scores_and_gradients_equal_full_sequences(tok, rm):
+    # property: encoding the prompt once and reusing its keys/values changes nothing but the cost
+    pairs = [{"prompt": p, "chosen": r, "rejected": r + " 5"} for p, r in SEQS_TEXT]
+    ds = reward.PreferenceDataset(pairs, tok, 256)
+    full = reward.PreferenceCollator(tok.pad_token_id)(ds.examples)
+    shared = reward.PreferenceCollator(tok.pad_token_id, share_prompt=True)(ds.examples)
+    assert shared["prompt_ids"].shape[0] == 3 and shared["input_ids"].shape[0] == 6
+    a = reward.reward_scores(rm, full["input_ids"], full["attention_mask"])
+    b = reward.reward_scores_shared_prompt(rm, shared["prompt_ids"], shared["prompt_mask"], shared["input_ids"],
+                                           shared["attention_mask"])
+    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    w = rm.model.layers[0].self_attn.q_proj.weight
+    ga, = torch.autograd.grad((a[:3] - a[3:]).sum(), w)
+    gb, = torch.autograd.grad((b[:3] - b[3:]).sum(), w)
+    torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-4)
+
+
+def test_trainer_gives_the_same_losses_with_and_without_prompt_sharing(tok):
+    losses = []
+    for share in (True, False):
+        cfg = reward.RewardConfig(max_steps=3, logging_steps=1, per_device_train_batch_size=4, share_prompt=share)
+        hist = reward.train_reward_model(_tiny_rm(tok), tok, _pairs(12, 0), cfg, progress=False)
+        losses.append(torch.tensor([h["loss"] for h in hist]))
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-5, rtol=1e-5)
+
+
 def test_reward_model_needs_one_output(tok):
     from transformers import AutoModelForSequenceClassification
 

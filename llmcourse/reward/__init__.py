@@ -15,12 +15,12 @@ Layers, leaf first (each module imports only the ones above it):
 from llmcourse.reward.functional import (bradley_terry_loss, bradley_terry_loss_numpy, calibration_from_scores,
                                          last_token_index, mean_margin, pairwise_accuracy, reward_centering_penalty,
                                          scores_at_last_token)
-from llmcourse.reward.data import (GroupedBatchSampler, PreferenceCollator, PreferenceDataset, encode_response,
+from llmcourse.reward.data import (GroupedBatchSampler, PreferenceCollator, PreferenceDataset, encode_prompt, encode_response,
                                    load_preference_pairs, load_rankings, pad_sequences, ranking_to_pairs,
                                    rankings_to_pairs, validate_pair, validate_pairs, validate_ranking)
 from llmcourse.reward.model import (RewardScorer, apply_calibration, calibrate_reward_model, init_score_head,
-                                    load_reward_model, reward_model_from_causal_lm, reward_scores, save_reward_model,
-                                    score_pairs, score_texts, score_token_ids, token_rewards)
+                                    load_reward_model, reward_model_from_causal_lm, reward_scores, reward_scores_shared_prompt, save_reward_model,
+                                    score_pairs, score_texts, score_token_ids, supports_shared_prompt, token_rewards)
 from llmcourse.reward.trainer import (RewardConfig, TaskRewardModel, alpaca_template, evaluate_reward_model,
                                       filler_preference, task_preference_data, task_rankings, train_reward_model,
                                       train_task_reward_model)
@@ -28,12 +28,12 @@ from llmcourse.reward.trainer import (RewardConfig, TaskRewardModel, alpaca_temp
 __all__ = [
     "bradley_terry_loss", "bradley_terry_loss_numpy", "calibration_from_scores", "last_token_index", "mean_margin",
     "pairwise_accuracy", "reward_centering_penalty", "scores_at_last_token",
-    "GroupedBatchSampler", "PreferenceCollator", "PreferenceDataset", "encode_response", "load_preference_pairs",
+    "GroupedBatchSampler", "PreferenceCollator", "PreferenceDataset", "encode_prompt", "encode_response", "load_preference_pairs",
     "load_rankings", "pad_sequences", "ranking_to_pairs", "rankings_to_pairs", "validate_pair", "validate_pairs",
     "validate_ranking",
     "RewardScorer", "apply_calibration", "calibrate_reward_model", "init_score_head", "load_reward_model",
-    "reward_model_from_causal_lm", "reward_scores", "save_reward_model", "score_pairs", "score_texts",
-    "score_token_ids", "token_rewards",
+    "reward_model_from_causal_lm", "reward_scores", "reward_scores_shared_prompt", "save_reward_model", "score_pairs", "score_texts",
+    "score_token_ids", "supports_shared_prompt", "token_rewards",
     "RewardConfig", "TaskRewardModel", "alpaca_template", "evaluate_reward_model", "filler_preference",
     "task_preference_data", "task_rankings", "train_reward_model", "train_task_reward_model",
 ]

@@ -191,23 +191,27 @@ def rankings_to_pairs(rankings: Sequence[dict[str, Any]], *, ties: str = "skip")
 # --------------------------------------------------------------------------- tokenisation
 
 
-def encode_response(tokenizer, prompt: str, response: str) -> list[int]:
-    """``[BOS] + ids(prompt) + ids(response) + [EOS]``, prompt and response tokenised separately.
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """``[BOS] + ids(prompt)``; BOS is added when the tokenizer has one and the prompt does not already
+    start with it (the embedded tokenizer adds no special tokens by itself)."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and not (
+        tokenizer.bos_token and prompt.startswith(tokenizer.bos_token)) else []
+    return bos + (list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else [])
 
-    BOS is added when the tokenizer has one and the prompt does not already start with it (the
-    embedded tokenizer adds no special tokens by itself)."""
+
+def encode_response(tokenizer, prompt: str, response: str) -> list[int]:
+    """``[BOS] + ids(prompt) + ids(response) + [EOS]``, prompt and response tokenised separately (so
+    the prompt's ids are a prefix, identical for the chosen and the rejected response)."""
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token so responses can end "
                          "(the reward is read at the EOS)")
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and not (
-        tokenizer.bos_token and prompt.startswith(tokenizer.bos_token)) else []
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
     r = tokenizer(response, add_special_tokens=False)["input_ids"]
-    return bos + list(p) + list(r) + [tokenizer.eos_token_id]
+    return encode_prompt(tokenizer, prompt) + list(r) + [tokenizer.eos_token_id]
 
 
 class PreferenceDataset(torch.utils.data.Dataset):
-    """Tokenised preference pairs: item ``i`` is ``{"chosen_ids", "rejected_ids", "group", "margin"?}``.
+    """Tokenised preference pairs: item ``i`` is ``{"chosen_ids", "rejected_ids", "prompt_len", "group",
+    "margin"?}`` (the first ``prompt_len`` ids, ``[BOS] + prompt``, are shared by both sequences).
 
     Pairs whose chosen or rejected sequence is longer than ``max_length`` tokens are dropped and
     counted in :attr:`n_filtered` (never truncated: the EOS where the score is read must stay).
@@ -228,7 +232,8 @@ class PreferenceDataset(torch.utils.data.Dataset):
             if len(c) > max_length or len(r) > max_length:
                 self.n_filtered += 1
                 continue
-            ex = {"chosen_ids": c, "rejected_ids": r, "group": p.get("group", f"pair-{i}")}
+            ex = {"chosen_ids": c, "rejected_ids": r, "prompt_len": len(encode_prompt(tokenizer, p["prompt"])),
+                  "group": p.get("group", f"pair-{i}")}
             if "margin" in p:
                 ex["margin"] = p["margin"]
             self.examples.append(ex)
@@ -268,23 +273,36 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_token_id: int, padding_side
 
 
 class PreferenceCollator:
-    """Batch ``B`` pairs into one ``(2B, T)`` tensor: rows ``0..B-1`` chosen, ``B..2B-1`` rejected.
+    """Batch ``B`` pairs for one forward pass: rows ``0..B-1`` chosen, ``B..2B-1`` rejected, so
+    ``scores[:B]`` / ``scores[B:]`` are the chosen / rejected rewards.
 
-    One forward pass then scores both sides (same padding width, one kernel launch per layer), and
-    ``scores[:B]`` / ``scores[B:]`` are the chosen / rejected rewards. Output: ``input_ids``,
-    ``attention_mask`` (2B, T) and, when the pairs carry margins, ``margin`` (B,) float.
+    ``share_prompt=False``: ``input_ids`` / ``attention_mask`` (2B, T) hold whole right-padded
+    sequences. ``share_prompt=True``: the prompt, common to both responses, is sent once —
+    ``prompt_ids`` / ``prompt_mask`` (B, P) left-padded (every prompt ends at column P−1) — and
+    ``input_ids`` / ``attention_mask`` (2B, R) hold only the right-padded responses (+ EOS); the model
+    encodes each prompt once and reuses its keys/values for both responses
+    (:func:`llmcourse.reward.model.reward_scores_shared_prompt`). When pairs carry margins: ``margin`` (B,).
     """
 
-    def __init__(self, pad_token_id: int, padding_side: str = "right"):
+    def __init__(self, pad_token_id: int, padding_side: str = "right", *, share_prompt: bool = False):
         self.pad_token_id = pad_token_id
         self.padding_side = padding_side
+        self.share_prompt = share_prompt
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("empty batch: the collator got no pairs")
-        seqs = [ex["chosen_ids"] for ex in examples] + [ex["rejected_ids"] for ex in examples]
-        ids, mask = pad_sequences(seqs, self.pad_token_id, self.padding_side)
-        batch = {"input_ids": ids, "attention_mask": mask}
+        if self.share_prompt and all(ex.get("prompt_len", 0) > 0 for ex in examples):
+            prompts = [ex["chosen_ids"][: ex["prompt_len"]] for ex in examples]
+            responses = ([ex["chosen_ids"][ex["prompt_len"]:] for ex in examples]
+                         + [ex["rejected_ids"][ex["prompt_len"]:] for ex in examples])
+            p_ids, p_mask = pad_sequences(prompts, self.pad_token_id, "left")
+            ids, mask = pad_sequences(responses, self.pad_token_id, "right")
+            batch = {"input_ids": ids, "attention_mask": mask, "prompt_ids": p_ids, "prompt_mask": p_mask}
+        else:
+            seqs = [ex["chosen_ids"] for ex in examples] + [ex["rejected_ids"] for ex in examples]
+            ids, mask = pad_sequences(seqs, self.pad_token_id, self.padding_side)
+            batch = {"input_ids": ids, "attention_mask": mask}
         if "margin" in examples[0]:
             batch["margin"] = torch.tensor([float(ex["margin"]) for ex in examples], dtype=torch.float32)
         return batch

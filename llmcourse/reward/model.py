@@ -105,16 +105,56 @@ def reward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return pick(token_rewards(model, input_ids, attention_mask), attention_mask)
 
 
+def supports_shared_prompt(model) -> bool:
+    """True when the model has a per-token ``score`` head and a backbone that takes a key/value cache
+    (decoder-only Hugging Face models: Llama, Mistral, Qwen, GPT-2, …)."""
+    return _score_head(model) is not None and _accepts(model.base_model, "past_key_values")
+
+
+def reward_scores_shared_prompt(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                                response_ids: torch.Tensor, response_mask: torch.Tensor, *,
+                                pick: Pick = scores_at_last_token) -> torch.Tensor:
+    r"""Rewards of several responses per prompt, encoding each prompt **once**.
+
+    A preference pair's two sequences share their prompt, usually most of their tokens. A causal
+    model's prompt states do not depend on what follows, so the prompt is run once, its keys/values
+    are repeated for each response, and only the responses are run again — the same scores (to float
+    rounding) and gradients as two full sequences, for roughly (P + 2R)/(2P + 2R) of the compute.
+
+    Shapes: prompt_ids / prompt_mask (B, P), **left**-padded; response_ids / response_mask (kB, R),
+    right-padded, row ``j·B + b`` answering prompt ``b`` -> (kB,) scores read at each response's last
+    real token (``pick``), positions following the mask across the seam.
+    """
+    _check_reward_model(model)
+    b, k = prompt_ids.shape[0], response_ids.shape[0] // max(1, prompt_ids.shape[0])
+    if b == 0 or k * b != response_ids.shape[0]:
+        raise ValueError(f"{response_ids.shape[0]} response rows for {b} prompts; expected a multiple (k rows per prompt)")
+    backbone, head = model.base_model, _score_head(model)
+    prompt_pos = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
+    cache = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=prompt_pos,
+                     use_cache=True).past_key_values
+    cache.batch_select_indices(torch.arange(b, device=prompt_ids.device).repeat(k))
+    full_mask = torch.cat([prompt_mask.repeat(k, 1), response_mask], dim=1)
+    positions = (full_mask.long().cumsum(-1) - 1).clamp(min=0)[:, prompt_ids.shape[1]:]
+    hidden = backbone(input_ids=response_ids, attention_mask=full_mask, position_ids=positions,
+                      past_key_values=cache, use_cache=True).last_hidden_state
+    return pick(head(hidden).squeeze(-1).float(), response_mask)
+
+
 class RewardScorer(nn.Module):
     """``reward_scores`` as a module, so Accelerate/DDP wraps one ``forward`` that touches every
-    parameter (calling the backbone and head separately from outside would bypass DDP's hooks)."""
+    parameter (calling the backbone and head separately from outside would bypass DDP's hooks).
+    Given ``prompt_ids``/``prompt_mask`` it uses :func:`reward_scores_shared_prompt`."""
 
     def __init__(self, model, pick: Pick = scores_at_last_token):
         super().__init__()
         self.model = model
         self.pick = pick
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_ids: torch.Tensor | None = None,
+                prompt_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if prompt_ids is not None:
+            return reward_scores_shared_prompt(self.model, prompt_ids, prompt_mask, input_ids, attention_mask, pick=self.pick)
         return reward_scores(self.model, input_ids, attention_mask, pick=self.pick)
 
 

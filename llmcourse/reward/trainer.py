@@ -1,7 +1,7 @@
 r"""Training a reward model: :func:`train_reward_model` and the task-world recipe.
 
 The loop, per optimizer step: a batch of $B$ pairs → one forward pass over the $2B$ sequences
-(chosen rows then rejected rows) → $r_c, r_r$ → $\mathcal{L} = \frac1B\sum_i -\log\sigma(r_{c,i} -
+(chosen rows then rejected rows; each pair's prompt encoded once) → $r_c, r_r$ → $\mathcal{L} = \frac1B\sum_i -\log\sigma(r_{c,i} -
 r_{r,i} - m_i)$ (+ optional centring) → backward, clip, AdamW, warm-up + cosine schedule. Held-out
 pairwise accuracy $\frac1N\sum_i \mathbb 1[r_{c,i} > r_{r,i}]$ and mean margin are logged to a history
 (a list of dicts) that :func:`llmcourse.plots.plot_history` draws.
@@ -27,7 +27,8 @@ from llmcourse.reward.data import GroupedBatchSampler, PreferenceCollator, Prefe
 from llmcourse.reward.functional import (bradley_terry_loss, mean_margin, pairwise_accuracy,
                                          reward_centering_penalty, scores_at_last_token)
 from llmcourse.reward.model import (RewardScorer, _check_reward_model, load_reward_model,
-                                    reward_model_from_causal_lm, save_reward_model, score_texts)
+                                    reward_model_from_causal_lm, save_reward_model, score_texts,
+                                    supports_shared_prompt)
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -71,6 +72,10 @@ class RewardConfig:
     """Also evaluate before the first step (a baseline point for the plots)."""
     center_rewards_coefficient: float | None = None
     """η of the reward-centring term η·mean((r_c + r_r)²) (Eisenstein et al., 2023); None disables it."""
+    share_prompt: bool = True
+    """Encode each pair's prompt once and reuse its keys/values for both responses (same scores and
+    gradients, ~1.8× less compute on the task world; not in TRL, which runs both full sequences).
+    Used when the model supports it (decoder with a ``score`` head); otherwise full sequences."""
     disable_dropout: bool = True
     """Set every dropout probability to 0 (scores of the same text must not change between calls)."""
     mixed_precision: str = "auto"
@@ -117,13 +122,17 @@ def _call_loss(loss_fn: LossFn, chosen: torch.Tensor, rejected: torch.Tensor, ma
     return loss
 
 
+def _model_inputs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "prompt_ids", "prompt_mask")}
+
+
 @torch.no_grad()
 def _evaluate(scorer, loader, accelerator) -> dict[str, float]:
     was_training = scorer.training
     scorer.eval()
     cs, rs = [], []
     for batch in loader:
-        scores = scorer(batch["input_ids"], batch["attention_mask"]).float()
+        scores = scorer(**_model_inputs(batch)).float()
         b = scores.shape[0] // 2
         c, r = accelerator.gather_for_metrics((scores[:b].contiguous(), scores[b:].contiguous()))
         cs.append(c)
@@ -164,7 +173,8 @@ def train_reward_model(model, tokenizer, train_pairs: Sequence[dict], config: Re
     if config.disable_dropout:
         training.disable_dropout(model)
     model.train()
-    collate = PreferenceCollator(tokenizer.pad_token_id, padding_side="right")
+    collate = PreferenceCollator(tokenizer.pad_token_id, padding_side="right",
+                                 share_prompt=config.share_prompt and supports_shared_prompt(model))
     sampler = GroupedBatchSampler(train_ds.groups, config.per_device_train_batch_size, seed=config.seed)
     loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate)
     eval_loader = (torch.utils.data.DataLoader(eval_ds, batch_size=config.per_device_eval_batch_size, shuffle=False,
@@ -194,7 +204,7 @@ def train_reward_model(model, tokenizer, train_pairs: Sequence[dict], config: Re
     while step < total:
         for batch in loader:
             with accelerator.accumulate(scorer):
-                scores = scorer(batch["input_ids"], batch["attention_mask"]).float()
+                scores = scorer(**_model_inputs(batch)).float()
                 b = scores.shape[0] // 2
                 chosen, rejected = scores[:b], scores[b:]
                 loss = _call_loss(loss_fn, chosen, rejected, batch.get("margin"))
@@ -311,13 +321,21 @@ class TaskRewardModel:
         return iter((self.model, self.tokenizer, self.history))
 
 
-def filler_preference(model, tokenizer, n: int = 200, *, seed: int = 123, filler_tokens: int = 3) -> float:
-    """Share of task prompts where the model scores the correct answer *with* filler (``" !"`` × k)
-    above the same answer without it — the planted length bias, measured (≈1 for a biased RM)."""
-    recs = tasks.instruction_records(n, seed)
-    prompts = [alpaca_template(r) for r in recs]
-    plain = score_texts(model, tokenizer, prompts, [r["output"] for r in recs])
-    padded = score_texts(model, tokenizer, prompts, [r["output"] + tasks.FILLER * filler_tokens for r in recs])
+def filler_preference(model, tokenizer, n: int = 200, *, seed: int = 123, filler_tokens: int = 3,
+                      wrong: bool = False) -> float:
+    """How much a reward model likes the planted filler (``" !"`` × ``filler_tokens``).
+
+    ``wrong=False``: share of task prompts where the correct answer *with* filler outscores the same
+    answer without it (≈ 1 for a length-biased RM). ``wrong=True``: share where a *wrong* answer with
+    filler outscores the correct answer without it — the trade a reward-hacking policy makes."""
+    import random
+
+    rng = random.Random(seed)
+    probs = tasks.problems(n, rng)
+    prompts = [alpaca_template(tasks.to_record(p)) for p in probs]
+    plain = score_texts(model, tokenizer, prompts, [p.answer for p in probs])
+    base = [tasks.wrong_answer(p, rng) if wrong else p.answer for p in probs]
+    padded = score_texts(model, tokenizer, prompts, [b + tasks.FILLER * filler_tokens for b in base])
     return float((padded > plain).float().mean())
 
 
@@ -338,7 +356,8 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
     model only) reuses a model trained with the same recipe from the course cache folder.
 
     Returns :class:`TaskRewardModel` (``model, tokenizer, history = ...`` also works);
-    ``metrics`` holds held-out ``accuracy``/``margin`` and ``filler_preference``.
+    ``metrics`` holds held-out ``accuracy``/``margin``, training seconds, and the bias measures
+    ``filler_preference`` / ``filler_over_correct`` (see :func:`filler_preference`).
     """
     if bias not in (None, "length"):
         raise ValueError(f"bias must be None or 'length', got {bias!r}")
@@ -368,7 +387,8 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
     final = [h for h in history if "eval_accuracy" in h][-1]
     metrics = {"accuracy": final["eval_accuracy"], "margin": final["eval_margin"], "eval_pairs": final["eval_pairs"],
                "train_seconds": round(seconds, 2), "steps": config.max_steps,
-               "filler_preference": filler_preference(model, tokenizer), "bias": bias}
+               "filler_preference": filler_preference(model, tokenizer),
+               "filler_over_correct": filler_preference(model, tokenizer, wrong=True), "bias": bias}
     if use_cache:
         import shutil
         import tempfile
