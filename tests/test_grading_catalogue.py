@@ -79,6 +79,13 @@ def test_batches_never_share_a_cell_between_entries():
     assert batches([a, b, c, d, e]) == [[a, d], [b], [c], [e]]
 
 
-def test_catalogue_modules_are_named_after_their_assignment():
-    for w in CATALOGUE:
-        assert (H.ROOT / "solutions" / w.assignment).is_dir(), w
+@pytest.mark.parametrize("w", CATALOGUE, ids=[f"{w.assignment}:{w.mistake}" for w in CATALOGUE])
+def test_catalogue_entry_names_cells_of_its_notebook(w):
+    release = list((H.ROOT / "notebooks" / w.assignment).glob("*.ipynb"))
+    if not release:
+        pytest.skip(f"{w.assignment}: no release notebook yet")
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.metadata.get("nbgrader", {})
+             for c in nbformat.read(release[0], as_version=4).cells}
+    assert cells.get(w.grade_id, {}).get("solution"), f"{w.grade_id!r} is not a solution cell of {w.assignment}"
+    for t in (w.test_id, *w.also_loses):
+        assert cells.get(t, {}).get("grade"), f"{t!r} is not a test cell of {w.assignment}"

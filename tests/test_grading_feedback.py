@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pytest
 
@@ -20,11 +21,16 @@ def _hidden_lines(nb) -> list[str]:
 
 
 def _leaks(text: str, hidden: list[str]) -> list[str]:
-    return [h for h in hidden if h in text or html.escape(h) in text or html.escape(h, quote=False) in text]
+    """Hidden lines found in ``text`` -- or in the text of an HTML page, where syntax highlighting puts
+    every token in its own <span>."""
+    plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+    return [h for h in hidden if h in text or h in plain]
 
 
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_release_notebook_contains_no_hidden_test_line(a):
+    if not list((H.ROOT / "notebooks" / a).glob("*.ipynb")):
+        pytest.skip(f"{a}: no release notebook yet (`llmcourse course build {a}`; test_course checks it)")
     hidden = [h for h in _hidden_lines(H.course_solution(a)) if len(h) > 3]
     text = json.dumps(H.course_release(a).cells)
     assert not _leaks(text, hidden)
@@ -78,7 +84,10 @@ class TestFeedback:
     def test_no_feedback_file_contains_a_hidden_line(self, run, student):
         assert not _leaks(self._ours(run, student), [H.HIDDEN_LINE])
 
-    def test_every_graded_student_gets_feedback(self, run):
-        executed = {s for s, score in run.scores.items() if score.seconds > 0}
+    def test_every_autograded_student_gets_feedback(self, run):
+        # nbgrader removes the autograded folder of a notebook it could not finish (kernel_dies):
+        # there is nothing to give feedback on, and the report line says to review it by hand
+        autograded = {p.name for p in (run.work / "course" / "autograded").iterdir()}
         have = {p.parent.parent.name for p in run.feedback.glob(f"*/{H.FIXTURE}/fixture.html")}
-        assert executed <= have
+        assert have == autograded
+        assert {s for s, score in run.scores.items() if score.seconds > 0} - have == {"kernel_dies"}
