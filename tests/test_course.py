@@ -34,7 +34,9 @@ def _solution(a: str) -> Path:
     return next((ROOT / "solutions" / a).glob("*.ipynb"))
 
 
-BATCHES = batches(CATALOGUE)
+# entries for a notebook still being written (no source notebook on main yet) wait for it
+ENTRIES = [w for w in CATALOGUE if w.assignment in ASSIGNMENTS]
+BATCHES = batches(ENTRIES)
 STUDENT_OF = {w: f"wrong{i:02d}" for i, batch in enumerate(BATCHES) for w in batch}
 
 
@@ -128,10 +130,10 @@ def test_blank_release_scores_zero_on_every_autograded_cell(graded, a):
     assert not earned, f"{a}: an untouched release earns {earned}"
 
 
-@pytest.mark.parametrize("i", range(len(CATALOGUE)), ids=[f"{w.assignment}:{w.mistake}" for w in CATALOGUE])
+@pytest.mark.parametrize("i", range(len(ENTRIES)), ids=[f"{w.assignment}:{w.mistake}" for w in ENTRIES])
 def test_wrong_answer_loses_exactly_its_exercise_and_feedback_names_it(graded, i):
     scores, work = graded
-    w = CATALOGUE[i]
+    w = ENTRIES[i]
     student = STUDENT_OF[w]
     s = scores[(student, w.assignment)]
     ref = scores[("solution", w.assignment)]
