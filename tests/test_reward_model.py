@@ -8,6 +8,16 @@ import torch
 from llmcourse import models, reward, tasks
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny models gain nothing from intra-op threads, and on a busy machine every parallel region
+    # waits for a descheduled thread (tens of ms per matmul); restore the setting afterwards
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tok():
     return models.load_tokenizer()
