@@ -97,7 +97,7 @@ def trl_trainer(model, tok, data, args, out_dir):
     from trl import SFTConfig, SFTTrainer
 
     cfg = SFTConfig(output_dir=out_dir, learning_rate=args.lr, per_device_train_batch_size=args.batch_size,
-                    max_steps=args.steps, logging_steps=args.steps, save_strategy="no", report_to="none",
+                    max_steps=args.steps, logging_strategy="no", save_strategy="no", report_to="none",
                     bf16=False, fp16=False, gradient_checkpointing=False, max_length=args.max_length,
                     packing=False, padding_free=False, completion_only_loss=True, lr_scheduler_type="cosine",
                     warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0, dataloader_num_workers=0,
@@ -141,8 +141,10 @@ def check_same_sequences(tok, dataset, data, args, out_dir) -> int:
     bad = 0
     for ours, row in zip(dataset.items, theirs):
         ids = row["input_ids"]
-        mask = row.get("completion_mask")
-        labels = [t if m else -100 for t, m in zip(ids, mask)] if mask is not None else ids
+        if row.get("labels") is not None:  # TRL 1.16 stores labels
+            labels = row["labels"]
+        else:  # older TRL: a completion mask
+            labels = [t if m else -100 for t, m in zip(ids, row["completion_mask"])]
         bad += ids != ours["input_ids"] or labels[1:] != ours["labels"][1:]
     return bad
 

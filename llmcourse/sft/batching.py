@@ -1,7 +1,7 @@
 r"""From examples to batches: :class:`SFTDataset`, the padding collator, and packing.
 
 * :class:`SFTDataset` — a ``torch.utils.data.Dataset`` of tokenised examples (the seed's coding
-  Question 1, done so that errors surface and labels are right), with :class:`TokenizeStats`;
+  Question 1, done so that errors surface and labels are right), with :class:`~llmcourse.sft.encode.TokenizeStats`;
 * :func:`pad_collate` — **dynamic right padding** to the longest example of the batch: ``input_ids``
   padded with the pad id, ``labels`` with ``-100`` (never the pad id: when PAD = EOS that would mask
   every EOS), ``attention_mask`` 1 on real tokens;
@@ -30,7 +30,7 @@ from torch.utils.data import Dataset, Sampler
 
 from llmcourse.records import RecordError
 from llmcourse.sft.data import Example, examples_from_records, load_examples, render, render_segments
-from llmcourse.sft.encode import TokenizeStats, tokenize_all, tokenize_segments
+from llmcourse.sft.encode import tokenize_all, tokenize_segments
 from llmcourse.sft.loss import IGNORE_INDEX
 
 __all__ = ["SFTDataset", "as_examples", "pad_collate", "pack_examples", "packed_collate",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -127,10 +127,6 @@ class SFTConfig:
             raise ValueError("SFTConfig.packing=True needs max_length (the packed row length)")
         training.resolve_mixed_precision(self.mixed_precision)
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
 
 # --------------------------------------------------------------------------- evaluation
 
@@ -225,7 +221,9 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
 
     The history is a list of dicts: training rows ``{"step", "epoch", "loss", "learning_rate",
     "grad_norm", "target_tokens", "seconds"}`` every ``logging_steps``, and evaluation rows
-    ``{"step", "eval_loss", "eval_exact_match"}``. The model is trained in place and left in eval mode.
+    ``{"step", "eval_loss", "eval_exact_match"}``. The model is trained in place and left in eval mode;
+    with ``config.output_dir`` it is saved there (safetensors + tokenizer) and loads back with
+    ``llmcourse.models.load_model(output_dir)`` / ``load_tokenizer(output_dir)``.
     """
     config = config or SFTConfig()
     if not isinstance(config, SFTConfig):
@@ -348,7 +346,3 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
                                  overwrite=config.overwrite_output_dir)
     return history
 
-
-def config_dict(config: SFTConfig) -> dict:
-    """The config as a plain dict (for reports)."""
-    return asdict(config)
