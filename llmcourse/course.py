@@ -643,7 +643,11 @@ def _run(job: _Job, limits: GradingLimits, config: dict) -> None:
         return
     job.status = "failed"
     text = result["log"] + "\n" + result["error"]
-    if "DeadKernelError" in text or "Kernel died" in text:
+    if "CellTimeoutError" in text or "Cell execution timed out" in text:
+        job.report.append(f"a cell ran past the {limits.cell_timeout} s per-cell limit and did not stop when "
+                          "interrupted (does it catch KeyboardInterrupt?): nbgrader shut the kernel down; every "
+                          "cell scores 0; review it by hand")
+    elif "DeadKernelError" in text or "Kernel died" in text:
         job.report.append("the kernel died while running this notebook (killed: memory, os._exit, a crash in "
                           "native code); nbgrader could not grade it: every cell scores 0; review it by hand")
     elif job.notebooks:
