@@ -28,7 +28,9 @@ Run:  .venv/bin/python bench/bench_sft.py [--throughput] [--padding] [--quality]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import io
 import statistics
 import tempfile
 import time
@@ -109,7 +111,8 @@ def run_trl(base, tok, data, args, out_dir) -> float:
     model = copy.deepcopy(base)
     trainer = trl_trainer(model, tok, data, args, out_dir)  # tokenises the dataset: not timed
     t = time.perf_counter()
-    trainer.train()
+    with contextlib.redirect_stdout(io.StringIO()):  # Trainer prints a metrics dict at the end
+        trainer.train()
     return time.perf_counter() - t
 
 

@@ -199,14 +199,17 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
     return bos + (list(tokenizer(prompt, add_special_tokens=False)["input_ids"]) if prompt else [])
 
 
-def encode_response(tokenizer, prompt: str, response: str) -> list[int]:
-    """``[BOS] + ids(prompt) + ids(response) + [EOS]``, prompt and response tokenised separately (so
-    the prompt's ids are a prefix, identical for the chosen and the rejected response)."""
+def _response_ids(tokenizer, response: str) -> list[int]:
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token so responses can end "
                          "(the reward is read at the EOS)")
-    r = tokenizer(response, add_special_tokens=False)["input_ids"]
-    return encode_prompt(tokenizer, prompt) + list(r) + [tokenizer.eos_token_id]
+    return list(tokenizer(response, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+
+
+def encode_response(tokenizer, prompt: str, response: str) -> list[int]:
+    """``[BOS] + ids(prompt) + ids(response) + [EOS]``, prompt and response tokenised separately (so
+    the prompt's ids are a prefix, identical for the chosen and the rejected response)."""
+    return encode_prompt(tokenizer, prompt) + _response_ids(tokenizer, response)
 
 
 class PreferenceDataset(torch.utils.data.Dataset):
@@ -226,13 +229,14 @@ class PreferenceDataset(torch.utils.data.Dataset):
         self.n_filtered = 0
         self.longest = 0
         for i, p in enumerate(pairs):
-            c = encode_response(tokenizer, p["prompt"], p["chosen"])
-            r = encode_response(tokenizer, p["prompt"], p["rejected"])
+            prompt_ids = encode_prompt(tokenizer, p["prompt"])  # tokenised once, shared by both sequences
+            c = prompt_ids + _response_ids(tokenizer, p["chosen"])
+            r = prompt_ids + _response_ids(tokenizer, p["rejected"])
             self.longest = max(self.longest, len(c), len(r))
             if len(c) > max_length or len(r) > max_length:
                 self.n_filtered += 1
                 continue
-            ex = {"chosen_ids": c, "rejected_ids": r, "prompt_len": len(encode_prompt(tokenizer, p["prompt"])),
+            ex = {"chosen_ids": c, "rejected_ids": r, "prompt_len": len(prompt_ids),
                   "group": p.get("group", f"pair-{i}")}
             if "margin" in p:
                 ex["margin"] = p["margin"]
