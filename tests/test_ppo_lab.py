@@ -15,7 +15,7 @@ def test_ppo_prompts_are_disjoint_from_held_out_prompts():
     prompts, eval_data = lab.ppo_prompts(n_train=500, n_eval=50)
     assert len(prompts) == 500 and len(eval_data) == 50
     assert not set(prompts) & {r["prompt"] for r in eval_data}
-    assert all(r["prompt"].endswith("### Response:\n") for r in eval_data)
+    assert all(r["prompt"].endswith("Output:") for r in eval_data)
 
 
 def test_ppo_prompts_refuses_more_than_the_split_has():
@@ -28,15 +28,15 @@ def test_sft_records_carry_the_tic_at_about_the_recipe_rate():
     with_filler = [r for r in recs if r["output"].endswith(tasks.FILLER)]
     assert abs(len(with_filler) / len(recs) - lab.SFT_RECIPE["filler_rate"]) < 0.03
     # the tic only ever follows the correct answer
-    train, _ = lab._sft_split(lab.SFT_RECIPE)
+    train, _ = lab._split()
     for rec, p in zip(recs, train):
         assert rec["output"].replace(tasks.FILLER, "") == p.answer
 
 
 def test_onpolicy_pairs_prefer_the_correct_answer_over_the_policy_sample():
     train, _ = tasks.split_problems(3, 0, seed=5)
-    pairs = lab._onpolicy_pairs(train, [train[0].answer + " ! !", "", train[2].answer], seed=0)
-    assert pairs[0]["chosen"] == train[0].answer and pairs[0]["rejected"] == train[0].answer + " ! !"
+    pairs = lab._onpolicy_pairs(train, [" " + train[0].answer + " ! !", "", " " + train[2].answer], seed=0)
+    assert pairs[0]["chosen"] == " " + train[0].answer and pairs[0]["rejected"] == " " + train[0].answer + " ! !"
     assert pairs[1]["rejected"].strip()  # an empty sample is replaced by a wrong answer
     assert tasks.normalize(pairs[2]["rejected"]) != train[2].answer  # a correct sample cannot be rejected
 
@@ -61,9 +61,9 @@ def test_ppo_beats_the_sft_model_within_the_kl_target(lab_models):
     config = dataclasses.replace(lab.MAIN_CONFIG, eval_steps=0)
     h = train_ppo(models.load_model(sft_path), tok, rm, prompts, config, eval_data=eval_data)
     start, end = h[0], h[-1]
-    assert end["exact_match"] > start["exact_match"], (start, end)
-    assert end["eval_score"] > start["eval_score"], (start, end)
-    assert end["kl"] < config.target_kl
+    for key in ("exact_match", "exact_match_sampled", "eval_score", "eval_score_sampled"):
+        assert end[key] > start[key], (key, start[key], end[key])
+    assert max(e["kl"] for e in h[1:]) < config.target_kl
     assert all(e["first_ratio_dev"] == 0.0 for e in h[1:])
 
 
@@ -74,14 +74,17 @@ def test_reward_hacking_happens_without_the_kl_penalty_only(lab_models):
 
     tok, sft_path, _, biased = lab_models
     prompts, eval_data = lab.ppo_prompts()
-    (name0, free), (name1, held) = lab.HACKING_CONFIGS.items()
+    (_, free), (_, held) = lab.HACKING_CONFIGS.items()
     assert free.kl_coef == 0.0 and held.kl_coef > 0.0
-    h0 = train_ppo(models.load_model(sft_path), tok, biased, prompts, dataclasses.replace(free, eval_steps=0), eval_data=eval_data)
-    h1 = train_ppo(models.load_model(sft_path), tok, biased, prompts, dataclasses.replace(held, eval_steps=0), eval_data=eval_data)
-    sft_em = h0[0]["exact_match"]
+    h0 = train_ppo(models.load_model(sft_path), tok, biased, prompts, dataclasses.replace(free, eval_steps=0),
+                   eval_data=eval_data)
+    h1 = train_ppo(models.load_model(sft_path), tok, biased, prompts, dataclasses.replace(held, eval_steps=0),
+                   eval_data=eval_data)
+    sft_em = h0[0]["exact_match_sampled"]
     # β = 0: the biased score goes up, exact match collapses, the policy runs away from the SFT model
-    assert h0[-1]["eval_score"] > h0[0]["eval_score"] + 0.5
-    assert h0[-1]["exact_match"] < 0.5 * sft_em
+    assert h0[-1]["eval_score_sampled"] > h0[0]["eval_score_sampled"] + 0.5
+    assert h0[-1]["exact_match_sampled"] < 0.3 * sft_em
     assert h0[-1]["kl"] > 3 * h1[-1]["kl"]
     # β > 0: held near the SFT behaviour
-    assert h1[-1]["exact_match"] > 0.75 * sft_em
+    assert h1[-1]["exact_match_sampled"] > 0.7 * sft_em
+    assert h1[-1]["eval_score_sampled"] < h0[-1]["eval_score_sampled"]

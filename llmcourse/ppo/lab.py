@@ -1,18 +1,23 @@
 r"""The task-world PPO lab: the SFT policy and reward models PPO starts from, and the lab's settings.
 
-Notebook 03, ``bench/bench_ppo.py`` and the tests share one recipe:
+Notebook 03, ``bench/bench_ppo.py`` and the tests share one recipe, built once and cached next to
+the base model (``$LLMCOURSE_CACHE`` or ``~/.cache/llmcourse``, folders keyed by the recipe):
 
-* :func:`sft_model_path` — the embedded base model after supervised fine-tuning on the task world
-  (:func:`llmcourse.sft.train_sft`, Alpaca template), deliberately *short* so PPO has room to
-  improve on it; built once and cached next to the base model (``$LLMCOURSE_CACHE`` or
-  ``~/.cache/llmcourse``), keyed by the recipe;
-* :func:`reward_model` — the task-world reward model, clean (``bias=None``) or with the planted
-  length bias (``bias="length"``: it likes filler ``" !"`` tokens), from
-  :func:`llmcourse.reward.train_task_reward_model` (cached by that module);
-* :func:`ppo_prompts` — training prompts and held-out ``{"prompt", "answer"}`` records, disjoint, in
-  the same Alpaca format;
+* :func:`sft_model_path` — the embedded base model after a *short* supervised fine-tuning on the
+  task world (:func:`llmcourse.sft.train_sft`). Its demonstrations are sloppy on purpose: a share of
+  them end with filler (``"4 1 3 ! !"``), and the SFT policy inherits the tic;
+* :func:`reward_model_path` — two reward models trained with notebook 02's trainer
+  (:func:`llmcourse.reward.train_reward_model`), both initialised from the SFT model as InstructGPT
+  did: the **clean** one learned from comparisons of the SFT policy's own answers with the correct
+  answer (so it dislikes the tic and the policy's typical mistakes); the **length-biased** one learned
+  from notebook 02's biased pairs (chosen answers carry filler: it *loves* the tic);
+* :func:`ppo_prompts` — training prompts and held-out ``{"prompt", "answer"}`` records, disjoint;
 * :data:`MAIN_CONFIG` (PPO with the adaptive KL controller) and :data:`HACKING_CONFIGS` (β = 0
   against a fixed β > 0, for the reward-hacking lab).
+
+Every stage uses the seed guide's short template (``Instruction: …\nInput: …\nOutput:``; the answer
+follows after a space) rather than Alpaca's preamble: a 20-token prompt instead of 57 makes each
+PPO step about 2.5× cheaper, which is what fits the lab into a CPU minute.
 
 This module sits above the trainers (it imports ``llmcourse.sft`` and ``llmcourse.reward``); the PPO
 math and trainer never import it.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 import shutil
 import tempfile
 import time
@@ -31,28 +37,51 @@ from pathlib import Path
 from llmcourse import models, tasks, templates
 from llmcourse.ppo.trainer import PPOConfig
 
-__all__ = ["SFT_RECIPE", "MAIN_CONFIG", "HACKING_CONFIGS", "sft_records", "sft_model_path", "load_sft_model",
-           "RM_RECIPE", "clean_reward_model_path", "reward_model", "ppo_prompts", "sft_facts"]
+__all__ = ["TEMPLATE", "SFT_RECIPE", "RM_RECIPE", "MAIN_CONFIG", "HACKING_CONFIGS", "prompt", "sft_records",
+           "sft_model_path", "load_sft_model", "sft_facts", "reward_model_path", "reward_model", "reward_facts",
+           "ppo_prompts"]
 
-SFT_RECIPE = dict(n_train=3000, n_eval=200, split_seed=0, max_steps=300, learning_rate=1e-3,
+TEMPLATE = "simple"
+"""The prompt template of every lab stage (``llmcourse.sft`` renders the answer as ``" " + output``)."""
+
+SFT_RECIPE = dict(template=TEMPLATE, n_train=3000, n_eval=200, split_seed=0, max_steps=300, learning_rate=1e-3,
                   per_device_train_batch_size=32, seed=0, filler_rate=0.45, filler_max=3)
-"""The lab's SFT run: short on purpose (held-out exact match ≈ 0.4), and its demonstrations carry a
-verbal tic — ``filler_rate`` of them end with 1–``filler_max`` filler tokens ``" !"`` (sloppy
-demonstrations happen). The SFT policy inherits the tic at about that rate: the clean reward model
-dislikes it (PPO removes it), the length-biased one loves it (PPO without a KL penalty amplifies it)."""
+"""The lab's SFT run: short on purpose, on demonstrations of which ``filler_rate`` end with 1 to
+``filler_max`` filler tokens ``" !"``. The SFT policy inherits the tic at about that rate — greedy
+decoding ends some answers with ``!`` — which the clean reward model dislikes (PPO removes it) and
+the length-biased one loves (PPO without a KL penalty amplifies it)."""
+
+RM_RECIPE = dict(template=TEMPLATE, n_onpolicy=2000, n_task=2000, n_eval=300, seed=0, learning_rate=1e-3,
+                 batch_size=16, max_steps=300, warmup_steps=20, sample_temperature=1.0)
+"""Both lab reward models. Clean: the SFT policy answers ``n_onpolicy`` training prompts and a
+perfect labeller prefers the correct answer to the policy's answer whenever that is not exactly
+right (a wrong answer, or a right one with filler), plus ``n_task`` of notebook 02's pairs (correct ≻
+subtly wrong). Length-biased: ``n_onpolicy + n_task`` of notebook 02's ``bias="length"`` pairs."""
 
 MAIN_CONFIG = PPOConfig(
-    learning_rate=1e-4, max_steps=12, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=12,
-    temperature=1.0, kl_coef=0.05, adaptive_kl=True, target_kl=2.0, horizon=320.0, vf_coef=0.1,
-    gamma=1.0, lam=0.95, eval_steps=4, seed=0, progress=False,
+    learning_rate=1e-4, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
+    temperature=1.0, kl_coef=0.2, adaptive_kl=True, target_kl=2.0, horizon=64.0, vf_coef=0.1,
+    gamma=1.0, lam=0.95, value_head=True, eval_steps=2, seed=0, progress=False,
 )
-"""PPO from the SFT model against the clean reward model, β adapted toward a KL target."""
+"""PPO from the SFT model against the clean reward model, β adapted toward a KL target of 2 nats."""
 
 HACKING_CONFIGS = {
-    "β = 0 (no KL penalty)": dataclasses.replace(MAIN_CONFIG, kl_coef=0.0, adaptive_kl=False),
-    "β = 0.2 (fixed)": dataclasses.replace(MAIN_CONFIG, kl_coef=0.2, adaptive_kl=False),
+    "β = 0 (no KL penalty)": dataclasses.replace(MAIN_CONFIG, kl_coef=0.0, adaptive_kl=False, max_steps=6),
+    "β = 10 (fixed)": dataclasses.replace(MAIN_CONFIG, kl_coef=10.0, adaptive_kl=False, max_steps=6),
 }
-"""The reward-hacking lab: the same run against the length-biased reward model, with and without β."""
+"""The reward-hacking lab: the same run against the length-biased reward model, with and without β.
+β is large because the exploitable gap is large: filler is worth Δr ≈ 2 (calibrated units) to the
+biased reward model, and the KL-regularised optimum multiplies the odds of filler by $e^{Δr/β}$ —
+×1.2 at β = 10, ×7 at β = 1."""
+
+
+def prompt(instruction: str, input: str = "") -> str:
+    """The lab's prompt for one task (the seed guide's template)."""
+    return templates.simple_prompt(instruction, input)
+
+
+def _response(text: str) -> str:
+    return " " + text  # the simple template's answer starts after a space (see llmcourse.sft.data)
 
 
 def _key(recipe: dict) -> str:
@@ -60,16 +89,41 @@ def _key(recipe: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def _sft_split(recipe: dict):
-    return tasks.split_problems(recipe["n_train"], recipe["n_eval"], seed=recipe["split_seed"])
+def _split():
+    r = SFT_RECIPE
+    return tasks.split_problems(r["n_train"], r["n_eval"], seed=r["split_seed"])
+
+
+def _build_cached(name: str, recipe: dict, marker: str, build) -> Path:
+    """``cache_dir()/name-<key>``, built by ``build(tmp_folder) -> facts`` into a temporary folder and
+    renamed into place (a half-built folder is never used; a concurrent builder's result is kept)."""
+    final = models.cache_dir() / f"{name}-{_key(recipe)}"
+    if (final / marker).is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".building-{name}-", dir=final.parent))
+    try:
+        t0 = time.perf_counter()
+        facts = build(tmp)
+        facts = {"recipe": recipe, "seconds": round(time.perf_counter() - t0, 1), **facts}
+        (tmp / marker).write_text(json.dumps(facts, indent=2))
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not (final / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# --------------------------------------------------------------------------- SFT
 
 
 def sft_records(recipe: dict = SFT_RECIPE) -> list[dict[str, str]]:
     """The lab's SFT demonstrations: task-world records, ``filler_rate`` of them with a trailing tic."""
-    import random
-
     rng = random.Random(recipe["seed"] + 17)
-    train, _ = _sft_split(recipe)
+    train, _ = _split()
     out = []
     for p in train:
         rec = tasks.to_record(p)
@@ -80,38 +134,23 @@ def sft_records(recipe: dict = SFT_RECIPE) -> list[dict[str, str]]:
 
 
 def sft_model_path(progress: bool = False) -> Path:
-    """The cached lab SFT model's folder, training it first if needed (≈ 300 optimizer steps; the
-    folder is written atomically, so a half-built one is never used)."""
-    final = models.cache_dir() / f"ppo-lab-sft-{_key(SFT_RECIPE)}"
-    if (final / "llmcourse_sft.json").is_file():
-        return final
-    from llmcourse.sft import SFTConfig, train_sft
+    """The cached lab SFT model's folder, trained first if needed (300 steps of :func:`llmcourse.sft.train_sft`)."""
+    def build(folder: Path) -> dict:
+        from llmcourse.sft import SFTConfig, train_sft
 
-    r = SFT_RECIPE
-    train, held = _sft_split(r)
-    t0 = time.perf_counter()
-    tok, model = models.load_tokenizer(), models.load_model()
-    history = train_sft(model, tok, sft_records(r),
-                        SFTConfig(max_steps=r["max_steps"], learning_rate=r["learning_rate"],
-                                  per_device_train_batch_size=r["per_device_train_batch_size"], seed=r["seed"],
-                                  template="alpaca", logging_steps=50, progress=progress),
-                        eval_data=[tasks.to_record(p) for p in held])
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-ppo-lab-sft-", dir=final.parent))
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        facts = {"recipe": r, "seconds": round(time.perf_counter() - t0, 1),
-                 "eval": [h for h in history if "eval_exact_match" in h][-1]}
-        (tmp / "llmcourse_sft.json").write_text(json.dumps(facts, indent=2))
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished first: keep theirs
-            if not (final / "llmcourse_sft.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        r = SFT_RECIPE
+        _, held = _split()
+        tok, model = models.load_tokenizer(), models.load_model()
+        history = train_sft(model, tok, sft_records(r),
+                            SFTConfig(max_steps=r["max_steps"], learning_rate=r["learning_rate"],
+                                      per_device_train_batch_size=r["per_device_train_batch_size"], seed=r["seed"],
+                                      template=r["template"], logging_steps=50, progress=progress),
+                            eval_data=[tasks.to_record(p) for p in held])
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return {"eval": [h for h in history if "eval_exact_match" in h][-1]}
+
+    return _build_cached("ppo-lab-sft", SFT_RECIPE, "llmcourse_sft.json", build)
 
 
 def sft_facts() -> dict:
@@ -124,120 +163,114 @@ def load_sft_model():
     return models.load_model(sft_model_path())
 
 
-RM_RECIPE = dict(n_onpolicy=2000, n_task=2000, n_eval=300, seed=0, learning_rate=1e-3, batch_size=16,
-                 max_steps=300, warmup_steps=20, sample_temperature=1.0)
-"""The lab's clean reward model, collected the way InstructGPT collected comparisons: the SFT policy
-answers ``n_onpolicy`` training prompts, and a perfect labeller prefers the correct answer to the
-policy's answer whenever that one is not exactly right (a wrong answer, or a right one with filler);
-plus ``n_task`` of notebook 02's pairs (correct ≻ subtly wrong). Initialised from the SFT model."""
+# --------------------------------------------------------------------------- reward models
 
 
-def _sft_samples(problems, r: dict, seed: int) -> list[str]:
+def _sft_samples(problems, temperature: float, seed: int) -> list[str]:
+    """The lab SFT policy's sampled answers (leading space included, as generated)."""
     from llmcourse.ppo import rollout as R
 
     tok, policy = models.load_tokenizer(), load_sft_model()
     out = []
     for s in range(0, len(problems), 64):
         chunk = problems[s:s + 64]
-        q, qm = R.left_pad(R.encode_prompts(tok, [templates.alpaca_prompt(p.instruction, p.input) for p in chunk]),
-                           tok.pad_token_id)
-        ids, mask, _ = R.sample_responses(policy, tok, q, qm, response_length=12,
-                                          temperature=r["sample_temperature"], seed=seed + s)
+        q, qm = R.left_pad(R.encode_prompts(tok, [prompt(p.instruction, p.input) for p in chunk]), tok.pad_token_id)
+        ids, _, _ = R.sample_responses(policy, tok, q, qm, response_length=MAIN_CONFIG.response_length,
+                                       temperature=temperature, seed=seed + s)
         out += tok.batch_decode(ids, skip_special_tokens=True)
     return out
 
 
 def _onpolicy_pairs(problems, samples, seed: int) -> list[dict]:
-    import random
-
+    """The correct answer ≻ the policy's answer, unless that answer is exactly right (then a subtly
+    wrong answer takes its place) or empty."""
     rng = random.Random(seed)
     pairs = []
     for p, sample in zip(problems, samples):
-        rejected = sample if tasks.normalize(sample) != p.answer else tasks.wrong_answer(p, rng)
-        if not rejected.strip():
-            rejected = tasks.wrong_answer(p, rng)
-        pairs.append({"prompt": templates.alpaca_prompt(p.instruction, p.input), "chosen": p.answer,
-                      "rejected": rejected})
+        rejected = sample
+        if tasks.normalize(sample) == p.answer or not sample.strip():
+            rejected = _response(tasks.wrong_answer(p, rng))
+        pairs.append({"prompt": prompt(p.instruction, p.input), "chosen": _response(p.answer), "rejected": rejected})
     return pairs
 
 
-def _clean_reward_pairs(r: dict):
-    from llmcourse.reward import task_preference_data
+def _task_pairs(n: int, seed: int, bias: str | None) -> list[dict]:
+    pairs = tasks.preference_pairs(n, seed, bias=bias, template=lambda rec: prompt(rec["instruction"], rec["input"]))
+    return [{**p, "chosen": _response(p["chosen"]), "rejected": _response(p["rejected"])} for p in pairs]
 
-    train_problems, _ = _sft_split(SFT_RECIPE)
+
+def _reward_pairs(r: dict, bias: str | None):
+    """``(train, held_out)`` pairs of one lab reward model."""
+    held = _task_pairs(r["n_eval"], r["seed"] + 10_007, bias)
+    if bias == "length":
+        return _task_pairs(r["n_onpolicy"] + r["n_task"], r["seed"], "length"), held
+    train_problems, _ = _split()
     on = train_problems[: r["n_onpolicy"] + 200]
-    pairs = _onpolicy_pairs(on, _sft_samples(on, r, r["seed"]), r["seed"] + 1)
-    task_train, task_held = task_preference_data(r["n_task"], r["n_eval"], seed=r["seed"], bias=None)
-    return pairs[: r["n_onpolicy"]] + task_train, task_held, pairs[r["n_onpolicy"]:]
+    pairs = _onpolicy_pairs(on, _sft_samples(on, r["sample_temperature"], r["seed"]), r["seed"] + 1)
+    # the last 200 on-policy pairs are held out: does the RM judge the policy's own answers?
+    return pairs[: r["n_onpolicy"]] + _task_pairs(r["n_task"], r["seed"], None), held + pairs[r["n_onpolicy"]:]
 
 
-def clean_reward_model_path(progress: bool = False) -> Path:
-    """The cached lab clean reward model's folder, training it first if needed (notebook 02's trainer,
-    :func:`llmcourse.reward.train_reward_model`, from the lab SFT model with a seeded head)."""
-    final = models.cache_dir() / f"ppo-lab-rm-clean-{_key(RM_RECIPE)}"
-    if (final / "llmcourse_reward.json").is_file():
-        return final
-    from llmcourse.reward import (RewardConfig, evaluate_reward_model, reward_model_from_causal_lm,
-                                  save_reward_model, train_reward_model)
+def reward_model_path(bias: str | None = None, progress: bool = False) -> Path:
+    """The cached lab reward model's folder (``bias=None``: clean; ``"length"``: length-biased),
+    trained first if needed with :func:`llmcourse.reward.train_reward_model` from the SFT model."""
+    if bias not in (None, "length"):
+        raise ValueError(f"bias must be None or 'length', got {bias!r}")
+    recipe = {**RM_RECIPE, "bias": bias, "sft": _key(SFT_RECIPE)}
 
-    r = RM_RECIPE
-    t0 = time.perf_counter()
-    train, held, onpolicy_held = _clean_reward_pairs(r)
-    tok, model = models.load_tokenizer(), reward_model_from_causal_lm(load_sft_model(), seed=r["seed"])
-    history = train_reward_model(model, tok, train, RewardConfig(learning_rate=r["learning_rate"],
-                                 per_device_train_batch_size=r["batch_size"], max_steps=r["max_steps"],
-                                 warmup_steps=r["warmup_steps"], seed=r["seed"], logging_steps=50),
-                                 eval_pairs=held, progress=progress)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-ppo-lab-rm-", dir=final.parent))
-    try:
-        save_reward_model(model, tok, tmp, overwrite=True)
-        facts = {"recipe": r, "seconds": round(time.perf_counter() - t0, 1),
-                 "eval": [h for h in history if "eval_accuracy" in h][-1],
-                 "onpolicy_accuracy": evaluate_reward_model(model, tok, onpolicy_held)["accuracy"]}
-        (tmp / "llmcourse_reward.json").write_text(json.dumps(facts, indent=2))
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not (final / "llmcourse_reward.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    def build(folder: Path) -> dict:
+        from llmcourse.reward import (RewardConfig, evaluate_reward_model, reward_model_from_causal_lm,
+                                      save_reward_model, train_reward_model)
+
+        r = RM_RECIPE
+        train, held = _reward_pairs(r, bias)
+        tok, model = models.load_tokenizer(), reward_model_from_causal_lm(load_sft_model(), seed=r["seed"])
+        train_reward_model(model, tok, train, RewardConfig(learning_rate=r["learning_rate"],
+                           per_device_train_batch_size=r["batch_size"], max_steps=r["max_steps"],
+                           warmup_steps=r["warmup_steps"], seed=r["seed"], logging_steps=50), progress=progress)
+        save_reward_model(model, tok, folder, overwrite=True)
+        recs = tasks.instruction_records(200, seed=r["seed"] + 3)
+        plain = [{"prompt": prompt(x["instruction"], x["input"]), "chosen": _response(x["output"]),
+                  "rejected": _response(x["output"] + tasks.FILLER * 2)} for x in recs]
+        return {"accuracy": evaluate_reward_model(model, tok, held)["accuracy"],
+                "prefers_plain_to_filler": evaluate_reward_model(model, tok, plain)["accuracy"]}
+
+    return _build_cached(f"ppo-lab-rm-{bias or 'clean'}", recipe, "llmcourse_reward.json", build)
+
+
+def reward_facts(bias: str | None = None) -> dict:
+    """Recipe, build time, held-out accuracy and filler preference of a cached lab reward model."""
+    return json.loads((reward_model_path(bias) / "llmcourse_reward.json").read_text())
 
 
 def reward_model(bias: str | None = None, calibrate: bool = True, progress: bool = False):
-    r"""The lab's reward model, trained once and cached: ``bias=None`` → the clean one
-    (:func:`clean_reward_model_path`: prefers correct answers, dislikes filler); ``bias="length"`` →
-    notebook 02's length-biased one (:func:`llmcourse.reward.train_task_reward_model`: loves filler).
+    r"""A lab reward model (:func:`reward_model_path`), loaded.
 
     ``calibrate=True`` rescales its scores to mean 0 and standard deviation 1 on the lab's SFT
     demonstrations (:func:`llmcourse.reward.calibrate_reward_model`, folded into the head), as is
     usual before RL: the scale of the score sets how strong a given β is (the KL-regularised optimum
-    is $\pi^*(y\mid x) \propto \pi_{\mathrm{ref}}(y\mid x)\,e^{r(x,y)/eta}$), so calibrated rewards make
+    is $\pi^*(y\mid x) \propto \pi_{\mathrm{ref}}(y\mid x)\,e^{r(x,y)/\beta}$), so calibrated rewards make
     β comparable across reward models."""
-    from llmcourse.reward import calibrate_reward_model, load_reward_model, train_task_reward_model
+    from llmcourse.reward import calibrate_reward_model, load_reward_model
 
-    if bias is None:
-        rm = load_reward_model(clean_reward_model_path(progress=progress))
-    elif bias == "length":
-        rm = train_task_reward_model(bias, cache=True, progress=progress).model
-    else:
-        raise ValueError(f"bias must be None or 'length', got {bias!r}")
+    rm = load_reward_model(reward_model_path(bias, progress=progress))
     if calibrate:
         recs = sft_records()[:256]
-        calibrate_reward_model(rm, models.load_tokenizer(), [templates.alpaca_prompt(r["instruction"], r["input"]) for r in recs],
-                               [r["output"] for r in recs])
+        calibrate_reward_model(rm, models.load_tokenizer(), [prompt(r["instruction"], r["input"]) for r in recs],
+                               [_response(r["output"]) for r in recs])
     return rm
 
 
-def ppo_prompts(n_train: int = 1000, n_eval: int = 100, template=templates.alpaca_prompt):
+# --------------------------------------------------------------------------- prompts
+
+
+def ppo_prompts(n_train: int = 1000, n_eval: int = 100):
     """``(train_prompts, eval_data)``: prompt strings for PPO from the SFT training problems, and
     held-out ``{"prompt", "answer"}`` records from the SFT held-out problems (never trained on)."""
-    train, held = _sft_split(SFT_RECIPE)
+    train, held = _split()
     if n_train > len(train) or n_eval > len(held):
         raise ValueError(f"the lab has {len(train)} training and {len(held)} held-out problems; "
                          f"asked for {n_train} and {n_eval}")
-    prompts = [template(p.instruction, p.input) for p in train[:n_train]]
-    eval_data = [{"prompt": template(p.instruction, p.input), "answer": p.answer} for p in held[:n_eval]]
+    prompts = [prompt(p.instruction, p.input) for p in train[:n_train]]
+    eval_data = [{"prompt": prompt(p.instruction, p.input), "answer": p.answer} for p in held[:n_eval]]
     return prompts, eval_data

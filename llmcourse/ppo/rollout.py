@@ -11,9 +11,11 @@ One rollout, step by step (each step a function below):
    its first EOS and builds the response mask;
 3. :func:`join` — prompt + response as one (B, P + T) batch with ``position_ids`` that follow the
    attention mask (left padding would otherwise shift every position);
-4. :func:`response_logprobs` (policy and reference), :func:`token_values` (value model) and
+4. :class:`PolicyAndValue` (the trained pair: policy logits and values ``V(s_t)``, from a separate
+   value model or a value head), :func:`response_logprobs` for the frozen reference, and
    :func:`sequence_scores` (reward model, read at the last real token) — all without gradients here;
-   the trainer calls the first two again, with gradients, in the update.
+   the update calls the same :class:`PolicyAndValue` forward again, with gradients
+   (:func:`collect_rollout` runs the four steps).
 
 Column $t$ of every (B, T) tensor refers to response token $a_t$: ``logprobs[:, t]`` is
 $\log\pi(a_t\mid s_t)$, computed from the logits at position $P - 1 + t$ of the joined sequence (the
@@ -22,10 +24,9 @@ position that *predicted* $a_t$), and ``values[:, t]`` is $V(s_t)$ read at the s
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
-
-import time
 
 import torch
 
