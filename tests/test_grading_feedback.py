@@ -49,11 +49,13 @@ def test_redaction_replaces_hidden_lines_in_an_ansi_traceback():
 @pytest.mark.slow
 class TestFeedback:
     @pytest.fixture(scope="class")
-    def run(self):
+    @classmethod
+    def run(cls):
         return H.fixture_run()
 
     @pytest.fixture(scope="class")
-    def plain_nbgrader_feedback(self, run):
+    @classmethod
+    def plain_nbgrader_feedback(cls, run):
         """nbgrader's own generate_feedback (default preprocessors) on the same graded course."""
         with course._env_for_nbgrader():
             api = course._api(run.work / "course", run.work / "gradebook.db", release_dir=run.work / "release")

@@ -46,11 +46,13 @@ def test_kernel_never_gets_a_read_path_that_contains_the_solutions(tmp_path):
 @pytest.mark.slow
 class TestMaliciousSubmission:
     @pytest.fixture(scope="class")
-    def run(self):
+    @classmethod
+    def run(cls):
         return H.fixture_run()
 
     @pytest.fixture(scope="class")
-    def tries(self, run):
+    @classmethod
+    def tries(cls, run):
         out = H.outputs_text(H.cell(H.autograded(run, "malicious"), "double"))
         return json.loads(out.strip().splitlines()[-1])
 
