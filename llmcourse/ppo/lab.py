@@ -60,10 +60,14 @@ subtly wrong). Length-biased: ``n_onpolicy + n_task`` of notebook 02's ``bias="l
 
 MAIN_CONFIG = PPOConfig(
     learning_rate=1e-4, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
-    temperature=1.0, kl_coef=0.2, adaptive_kl=True, target_kl=2.0, horizon=64.0, vf_coef=0.1,
+    temperature=1.0, kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1,
     gamma=1.0, lam=0.95, value_head=True, eval_steps=2, seed=0, progress=False,
 )
-"""PPO from the SFT model against the clean reward model, β adapted toward a KL target of 2 nats."""
+"""PPO from the SFT model against the clean reward model, β adapted toward a KL target of 3 nats.
+Over seeds 0–4 (one thread, ~16 s each): held-out exact match 0.48 → 0.51–0.59 greedy and 0.24–0.30 →
+0.41–0.51 sampled, the RM score up by ≥ 0.25 (greedy) / ≥ 0.6 (sampled), and the largest mean
+per-sequence KL of the run 1.25–2.69 nats. β starts at 0.5: from 0.2 the controller lowered β so far
+while the KL was still small that the KL overshot the target on two seeds out of four."""
 
 HACKING_CONFIGS = {
     "β = 0 (no KL penalty)": dataclasses.replace(MAIN_CONFIG, kl_coef=0.0, adaptive_kl=False, max_steps=6),
@@ -72,7 +76,10 @@ HACKING_CONFIGS = {
 """The reward-hacking lab: the same run against the length-biased reward model, with and without β.
 β is large because the exploitable gap is large: filler is worth Δr ≈ 2 (calibrated units) to the
 biased reward model, and the KL-regularised optimum multiplies the odds of filler by $e^{Δr/β}$ —
-×1.2 at β = 10, ×7 at β = 1."""
+×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each): β = 0 lifts the sampled biased score
+by ≥ 0.98, sampled exact match falls from 0.24–0.30 to ≤ 0.02 and the KL reaches 2.1–3.4 nats;
+β = 10 keeps sampled exact match at 0.18–0.21 and the KL at 0.27–0.59 nats. Greedy exact match falls
+in both runs: the SFT model's "stop" and "add filler" are near ties, and any shift flips them."""
 
 
 def prompt(instruction: str, input: str = "") -> str:
