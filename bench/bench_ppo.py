@@ -1,6 +1,6 @@
 """PPO iteration cost: where the time goes (rollout / scoring / update) and the update loop's overhead.
 
-    .venv/bin/python bench/bench_ppo.py [--iterations 6] [--repeats 5] [--threads 2] [--value-head]
+    .venv/bin/python bench/bench_ppo.py [--iterations 6] [--repeats 5] [--threads 2] [--value-model]
 
 Part 1 — one PPO iteration, split. ``train_ppo`` runs the lab's main configuration (the task world,
 the cached SFT policy and reward model of :mod:`llmcourse.ppo.lab`; the embedded base model and an
@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=6, help="PPO iterations for the split (part 1)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds for the update bench (part 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    parser.add_argument("--value-head", action="store_true", help="value head on the policy instead of a value model")
+    parser.add_argument("--value-model", action="store_true",
+                        help="a separate value model (copy of the RM) instead of the lab's value head on the policy")
     parser.add_argument("--base", action="store_true", help="embedded base model + untrained RM (no lab cache needed)")
     args = parser.parse_args(argv)
 
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         policy_path, rm = lab.sft_model_path(), lab.reward_model(bias=None)
     prompts, eval_data = lab.ppo_prompts()
     config = dataclasses.replace(lab.MAIN_CONFIG, max_steps=args.iterations, eval_steps=0, progress=False,
-                                 value_head=args.value_head)
+                                 value_head=not args.value_model)
     print(f"config: batch {config.batch_size}, {config.num_mini_batches} minibatches, {config.num_ppo_epochs} epochs, "
           f"response_length {config.response_length}, value {'head' if config.value_head else 'model (copy of RM)'}")
 
