@@ -51,30 +51,38 @@ from llmcourse.ppo import rollout as R
 from llmcourse.ppo import train_ppo
 
 torch.manual_seed(0)  # the only global seed; everything below takes explicit seeds
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny models: one thread is nearly as fast as two, and never stalls on a busy machine
 """, "setup"),
     md(r"""
-The lab's starting point (built once by `llmcourse.ppo.lab` and cached, like the base model):
+The lab's starting point (built once by `llmcourse.ppo.lab` with the trainers of notebooks 01 and 02,
+and cached, like the base model):
 
 * the **SFT policy** — the base model after a *short* supervised fine-tuning on the task world. Its
-  demonstrations were a little sloppy: a quarter of them end with filler (`"4 1 3 ! !"`), and the model
-  picked up the tic;
-* the **reward model** of notebook 02 (clean: it prefers correct answers and dislikes filler), and its
-  **length-biased** twin (trained on pairs whose chosen answers carried filler: it *loves* filler);
+  demonstrations were sloppy: almost half of them end with filler (`"4 1 3 ! !"`), and the model picked
+  up the tic;
+* a **clean reward model**, trained the way InstructGPT collected comparisons: the SFT policy answered
+  training prompts, and a labeller preferred the correct answer to the policy's whenever the policy's was
+  not exactly right — so it dislikes the tic and the policy's typical mistakes;
+* a **length-biased reward model**, trained on notebook 02's biased pairs (chosen answers carried
+  filler): it *loves* the tic;
 * training prompts and **held-out** prompts (never seen in SFT) with their answers, for exact match.
 
-Both reward models are calibrated to mean 0 and standard deviation 1 on the SFT demonstrations, as is
-usual before RL — the scale of the reward decides how strong a given $\beta$ is.
+Every stage uses the seed guide's short template (`Instruction: …`, `Input: …`, `Output:`): a 20-token
+prompt instead of Alpaca's 57 makes a PPO step 2.5× cheaper. Both reward models are calibrated to mean 0
+and standard deviation 1 on the SFT demonstrations, as is usual before RL — the scale of the reward
+decides how strong a given $\beta$ is.
 """),
     code(r"""
 tokenizer = models.load_tokenizer()
-sft_path = lab.sft_model_path()           # cached after the first build
+sft_path = lab.sft_model_path()           # built on first use, then cached
 reward_model = lab.reward_model(bias=None)
 biased_reward_model = lab.reward_model(bias="length")
 prompts, eval_data = lab.ppo_prompts()
-print(f"{len(prompts)} training prompts, {len(eval_data)} held-out prompts")
+print(f"{len(prompts)} training prompts, {len(eval_data)} held-out prompts; a held-out example:")
+print(eval_data[0]["prompt"] + " " + eval_data[0]["answer"])
 print("SFT held-out exact match (greedy):", lab.sft_facts()["eval"]["eval_exact_match"])
-print(eval_data[0]["prompt"] + eval_data[0]["answer"])
+print("clean RM prefers the plain answer to answer + filler:", lab.reward_facts(None)["prefers_plain_to_filler"])
+print("biased RM prefers the plain answer to answer + filler:", lab.reward_facts("length")["prefers_plain_to_filler"])
 """),
     md(r"""
 ## 1. The LLM as a policy
@@ -364,8 +372,9 @@ print(" ".join(f"{b:.4f}" for b in betas))
    `clipped_policy_loss` $+\; c_v \cdot$ the clipped value loss, gradients clipped, dropout off;
 5. **controller** — your `adaptive_kl_update` moves $\beta$ toward the KL target.
 
-The settings (`lab.MAIN_CONFIG`, TRL's names) are printed below. Held-out exact match is measured with
-greedy decoding at the start, every few steps and at the end.
+The settings (`lab.MAIN_CONFIG`, TRL's names) are printed below. Every two steps the trainer answers the
+held-out prompts twice — greedily, and by sampling as in training — and scores the answers: exact match
+and the reward model's score.
 """),
     code(r"""
 config = lab.MAIN_CONFIG
@@ -376,29 +385,34 @@ history = train_ppo(policy, tokenizer, reward_model, prompts, config, eval_data=
                     rewards_fn=kl_penalized_rewards, advantages_fn=gae_advantages,
                     policy_loss_fn=clipped_policy_loss, kl_update_fn=adaptive_kl_update)
 first, last = history[0], history[-1]
-print(f"held-out exact match: {first['exact_match']:.2f} (SFT) → {last['exact_match']:.2f} (PPO)")
-print(f"held-out reward-model score: {first['eval_score']:+.2f} (SFT) → {last['eval_score']:+.2f} (PPO)")
-print(f"mean per-sequence KL at the end: {last['kl']:.2f} nats (target {config.target_kl}); β = {last['kl_coef']:.4f}")
-print("ratio on the first minibatch of each first epoch, max |ρ − 1|:", max(h["first_ratio_dev"] for h in history[1:]))
+for key, label in [("exact_match", "exact match, greedy"), ("exact_match_sampled", "exact match, sampled"),
+                   ("eval_score", "reward-model score, greedy")]:
+    print(f"held-out {label:28s} {first[key]:+.2f} (SFT) → {last[key]:+.2f} (PPO)")
+print(f"mean per-sequence KL at the end: {last['kl']:.2f} nats (target {config.target_kl}); β = {last['kl_coef']:.3f}")
+print("largest |ρ − 1| on the first minibatch of every update:", max(h["first_ratio_dev"] for h in history[1:]))
 """),
     code(r"""
-fig = plots.plot_history(history, ["score", "kl", "exact_match", "kl_coef"], title="PPO from the SFT model (clean reward model)")
-fig.axes[1].axhline(config.target_kl, ls="--", c="gray", label="target")
+fig = plots.plot_history(history, ["score", "kl", "exact_match", "exact_match_sampled"],
+                         title="PPO from the SFT model, clean reward model")
+fig.axes[1].axhline(config.target_kl, ls="--", c="gray", label="KL target")
 fig.axes[1].legend()
 plt.show()
 """),
     md(r"""
-What to look for: the **score** of sampled responses rises, and with it held-out **exact match** — the
-clean reward model dislikes the filler tic and prefers correct answers, so the policy drops the one and
-sharpens towards the other. The **KL** to the SFT model grows from 0 (policy = reference at step 1) and the
-controller raises $\beta$ as it approaches the target. (The score is noisy: each batch is a new random
-set of prompts, and some tasks score higher than others.)
+What to look for: the **score** of the sampled responses rises, and with it held-out **exact match** —
+the clean reward model dislikes the filler tic and the policy's typical mistakes, so the policy drops the
+one and makes fewer of the other. Sampled answers improve most: PPO sharpens the distribution the policy
+samples from. The **KL** to the SFT model grows from exactly 0 (policy = reference at step 1) and stays
+under the target while the controller adjusts $\beta$. (The training score is noisy: every batch is a new
+random set of prompts, and some tasks score higher than others.)
 
 ## 7. The reward-hacking lab
 
-Now the **length-biased** reward model of notebook 02: its chosen answers always carried filler, so it
-learned "more `!` is better". The SFT policy already has the tic a quarter of the time — the bias is
-*reachable*. Same trainer, same settings, two values of $\beta$:
+Now the **length-biased** reward model: its chosen answers always carried filler, so it learned "more
+`!` is better". The SFT policy already has the tic — the bias is *reachable*. Same trainer, same settings,
+two values of $\beta$. Why such a large $\beta$ for the second run? Filler is worth about 2 (calibrated
+units) to this reward model, and the KL-regularised optimum $\pi^* \propto \pi_{\mathrm{ref}}\,e^{r/\beta}$
+multiplies the odds of filler by $e^{2/\beta}$: ×7 at $\beta = 1$, ×1.2 at $\beta = 10$.
 """),
     code(r"""
 lab_runs, lab_policies = {}, {}
@@ -406,33 +420,41 @@ for name, cfg in lab.HACKING_CONFIGS.items():
     lab_policies[name] = models.load_model(sft_path)
     lab_runs[name] = train_ppo(lab_policies[name], tokenizer, biased_reward_model, prompts, cfg, eval_data=eval_data)
     h0, h1 = lab_runs[name][0], lab_runs[name][-1]
-    print(f"{name:24s} score {h0['eval_score']:+.2f} → {h1['eval_score']:+.2f}   exact match {h0['exact_match']:.2f} → "
-          f"{h1['exact_match']:.2f}   KL {h1['kl']:.2f}   response length {h1['eval_length']:.1f} tokens")
+    print(f"{name:22s} score {h0['eval_score_sampled']:+.2f} → {h1['eval_score_sampled']:+.2f}   exact match (sampled) "
+          f"{h0['exact_match_sampled']:.2f} → {h1['exact_match_sampled']:.2f}   KL {h1['kl']:.2f}")
 """),
     code(r"""
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+panels = [("score", "biased reward-model score (training batch)"), ("kl", "KL to the SFT model (nats / sequence)"),
+          ("exact_match_sampled", "held-out exact match (sampled)")]
 for name, h in lab_runs.items():
-    for ax, key in zip(axes, ["score", "kl", "exact_match"]):
-        pts = [(e["step"], e[key]) for e in h if key in e]
-        ax.plot(*zip(*pts), marker=".", label=name)
-for ax, title in zip(axes, ["reward-model score (sampled)", "KL to the SFT model (nats / sequence)", "held-out exact match"]):
-    ax.set_title(title); ax.set_xlabel("PPO step"); ax.grid(alpha=0.3)
+    for ax, (key, title) in zip(axes, panels):
+        ax.plot(*zip(*[(e["step"], e[key]) for e in h if key in e]), marker=".", label=name)
+        ax.set_title(title)
+        ax.set_xlabel("PPO step")
+        ax.grid(alpha=0.3)
 axes[0].legend()
 plt.show()
 """),
     md(r"""
-With $\beta = 0$ nothing ties the policy to its starting point: the score climbs, the KL explodes, and
-exact match **falls** — answers now end in a string of `!`, which the biased reward model pays for and
-the task does not. The reward went up; the behaviour we wanted went down. That is **reward hacking**
-(Goodhart's law): the policy optimises the reward *model*, not the intent behind it. With $\beta > 0$
-every `!` the SFT model would not have written costs $\beta\log\frac{\pi_\theta}{\pi_{\mathrm{ref}}}$
-right at that token; the policy stays near the SFT behaviour and exact match holds.
+With $\beta = 0$ nothing ties the policy to its starting point: the score climbs, the KL keeps growing,
+and exact match **collapses** — answers now end in a string of `!`, which the biased reward model pays
+for and the task does not. The reward went up; the behaviour we wanted went down. That is **reward
+hacking** (Goodhart's law): the policy optimises the reward *model*, not the intent behind it. With
+$\beta > 0$ every `!` the SFT model would not have written costs $\beta\log\frac{\pi_\theta}{\pi_{\mathrm{ref}}}$
+right at that token; the KL stays small and the policy's answers stay close to the SFT model's.
+
+A caution about **greedy** decoding: the SFT model ends an answer with `!` almost half the time, so for
+many prompts "stop" and "add filler" are nearly tied, and the slightest shift flips the greedy choice for
+all of them at once. That is why the lab compares *sampled* answers, which move smoothly with the
+policy; the greedy numbers are in the history (`exact_match`) for you to look at.
 """),
     code(r"""
 held = eval_data[:6]
-answers = {"SFT": models.generate(models.load_model(sft_path), tokenizer, [r["prompt"] for r in held], max_new_tokens=12)}
+answers = {"SFT": models.generate(models.load_model(sft_path), tokenizer, [r["prompt"] for r in held],
+                                  max_new_tokens=10, do_sample=True, seed=0)}
 for name, pol in lab_policies.items():
-    answers[name] = models.generate(pol, tokenizer, [r["prompt"] for r in held], max_new_tokens=12)
+    answers[name] = models.generate(pol, tokenizer, [r["prompt"] for r in held], max_new_tokens=10, do_sample=True, seed=0)
 for i, r in enumerate(held):
     print(f"answer {r['answer']!r:14}", " | ".join(f"{n.split(' (')[0]}: {answers[n][i]!r}" for n in answers))
 """),
