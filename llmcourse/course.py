@@ -48,6 +48,37 @@ def find_course_root(start: str | Path | None = None) -> Path:
     )
 
 
+def _lab_models() -> None:
+    from llmcourse.ppo import lab
+
+    lab.sft_model_path(progress=True)
+    lab.reward_model_path(None, progress=True)
+    lab.reward_model_path("length", progress=True)
+
+
+def _base_model() -> None:
+    from llmcourse import models
+
+    models.base_model_path()
+
+
+MODEL_CACHES = {"00_welcome": [_base_model], "01_sft_data": [_base_model], "02_reward_model": [_base_model],
+                "03_ppo_rlhf": [_base_model, _lab_models], "04_augmentation": [_base_model],
+                "05_scaling_laws": [_base_model], "06_interview_prep": [_base_model]}
+"""The cached models each notebook loads (built on first use). Graded kernels see the cache read-only,
+so :func:`grade` builds them first, in the instructor's environment; cheap once they exist."""
+
+
+def prepare_models(assignments: list[str]) -> None:
+    """Build (once per machine) the cached models the given assignments' notebooks load."""
+    done = set()
+    for a in assignments:
+        for build in MODEL_CACHES.get(a, []):
+            if build not in done:
+                build()
+                done.add(build)
+
+
 def list_assignments(root: Path) -> list[str]:
     """Assignment ids = the folders of ``solutions/`` that hold a notebook, in course order."""
     src = root / SOURCE_DIR
@@ -870,6 +901,7 @@ def grade(submissions: str | Path, *, root: Path | None = None, workdir: Path | 
         raise CourseError(f"unknown assignment(s) {missing}; the course has {known}")
     layout = _submission_layout(submissions, assignments or known, known)
     needed = sorted({a for lst in layout.values() for a in lst})
+    prepare_models(needed)  # student kernels read the model cache but cannot write it
     isolate, how = isolation_status(limits)
     _WorkerServer.start()
     how = f"{how}; {limits.cell_timeout} s per cell, {limits.submission_timeout} s per submission" + (

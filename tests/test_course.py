@@ -143,3 +143,15 @@ def test_wrong_answer_loses_exactly_its_exercise_and_feedback_names_it(graded, i
     cell = _test_cells(_autograded_nb(work, student, w.assignment))[w.test_id]
     text = "".join(o.get("evalue", "") + o.get("text", "") for o in cell.outputs)
     assert w.mistake in text, f"feedback does not name {w.mistake!r}: {text[:300]}"
+
+
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_grading_builds_every_cached_model_the_notebook_loads(a):
+    """Graded kernels see the model cache read-only: ``course.grade`` builds what each notebook loads
+    first (``course.MODEL_CACHES``), or the notebook would fail to build it inside the sandbox."""
+    text = _solution(a).read_text()
+    builds = course.MODEL_CACHES.get(a, [])
+    if "models.load_model()" in text or "load_reward_model(" in text or "load_tokenizer()" in text:
+        assert course._base_model in builds, a
+    if "import lab" in text:
+        assert course._lab_models in builds, a
