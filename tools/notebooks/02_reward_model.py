@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from llmcourse import models, plots, reward, tasks
 
 torch.manual_seed(0)  # the only global seed; everything below takes explicit seeds
-torch.set_num_threads(2)
+torch.set_num_threads(min(2, torch.get_num_threads()))  # ≤ 2: tiny models gain nothing from more; honours OMP_NUM_THREADS
 """, "setup"),
     md(r"""
 ## 1. Preference data
