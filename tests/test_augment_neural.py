@@ -54,13 +54,7 @@ def pivots(seq2seq_tok):
              Translator(marian(seq2seq_tok, 3), seq2seq_tok, max_new_tokens=6))]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: thread start-up costs more than the maths, and the CI machine has 2 shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 
 
 TEXTS = ["the quick brown fox", "a cat sat on the mat", "", "happy movie", "good film", "the lazy dog"]

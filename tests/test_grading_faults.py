@@ -151,8 +151,13 @@ def test_nbgrader_csv_export_matches_the_scores(run, tmp_path):
         assert float(rows[student]["max_score"]) == s.max_score == 4
 
 
-def _swallowing_loop(pid_file) -> str:
-    return f'''
+def _grade_swallowing_loop(tmp_path, limits: course.GradingLimits):
+    """Grade one submission whose answer cell loops forever, catching KeyboardInterrupt; returns its
+    score and the kernel's pid (the cell writes it first)."""
+    root = H.make_course(tmp_path / "course")
+    subs = tmp_path / "subs"
+    pid_file = tmp_path / "kernel.pid"
+    H.submit(subs, "swallow", H.with_answer(H.student_notebook(H.FIXTURE, root=root), "double", f'''
 import os
 open({str(pid_file)!r}, "w").write(str(os.getpid()))
 def double(x):
@@ -162,21 +167,23 @@ while True:
         while True:
             pass
     except KeyboardInterrupt:
-        pass'''
+        pass'''))
+    [s] = course.grade(subs, root=root, assignments=[H.FIXTURE], limits=limits)
+    return s, int(pid_file.read_text())
+
+
+def _assert_kernel_gone(pid: int) -> None:
+    time.sleep(0.5)
+    assert _state(pid) in ("gone", "Z"), f"the kernel (pid {pid}) is still running"
 
 
 def test_interrupt_swallowing_loop_is_stopped_and_its_kernel_killed(tmp_path):
     """A loop that catches KeyboardInterrupt survives the per-cell interrupt; nbgrader then shuts the
     kernel down. The submission scores 0 with a report line naming the per-cell limit, and the kernel is
     gone. Graded without isolation, which also exercises the limits-only mode."""
-    root = H.make_course(tmp_path / "course")
-    subs = tmp_path / "subs"
-    pid_file = tmp_path / "kernel.pid"
-    H.submit(subs, "swallow", H.with_answer(H.student_notebook(H.FIXTURE, root=root), "double",
-                                            _swallowing_loop(pid_file)))
-    limits = course.GradingLimits(cell_timeout=2, submission_timeout=90, isolation="none")
     t0 = time.perf_counter()
-    [s] = course.grade(subs, root=root, assignments=[H.FIXTURE], limits=limits)
+    s, pid = _grade_swallowing_loop(tmp_path, course.GradingLimits(cell_timeout=2, submission_timeout=90,
+                                                                    isolation="none"))
     assert time.perf_counter() - t0 < 120
     assert s.isolation.startswith("limits only")
     assert s.score == 0
@@ -185,26 +192,17 @@ def test_interrupt_swallowing_loop_is_stopped_and_its_kernel_killed(tmp_path):
     # per-submission limit may get there first. Either way the student is told why.
     assert ("ran past the 2 s per-cell limit" in report
             or "grading stopped after 90 s (the per-submission limit)" in report), report
-    pid = int(pid_file.read_text())
-    time.sleep(0.5)
-    assert _state(pid) in ("gone", "Z"), f"the kernel (pid {pid}) is still running"
+    _assert_kernel_gone(pid)
 
 
 def test_long_submission_is_stopped_by_the_submission_limit(tmp_path):
     """With a generous per-cell limit, the per-submission wall-clock is what stops an endless cell:
     the submission scores 0 with a report line, and the kernel is killed."""
-    root = H.make_course(tmp_path / "course")
-    subs = tmp_path / "subs"
-    pid_file = tmp_path / "kernel.pid"
-    H.submit(subs, "swallow", H.with_answer(H.student_notebook(H.FIXTURE, root=root), "double",
-                                            _swallowing_loop(pid_file)))
-    limits = course.GradingLimits(cell_timeout=600, submission_timeout=8, isolation="none")
-    [s] = course.grade(subs, root=root, assignments=[H.FIXTURE], limits=limits)
+    s, pid = _grade_swallowing_loop(tmp_path, course.GradingLimits(cell_timeout=600, submission_timeout=8,
+                                                                    isolation="none"))
     assert s.score == 0 and 8 <= s.seconds < 60
     assert "grading stopped after 8 s (the per-submission limit)" in "\n".join(s.flagged)
-    pid = int(pid_file.read_text())
-    time.sleep(0.5)
-    assert _state(pid) in ("gone", "Z"), f"the kernel (pid {pid}) is still running"
+    _assert_kernel_gone(pid)
 
 
 def _state(pid: int) -> str:

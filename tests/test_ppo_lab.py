@@ -5,7 +5,6 @@ and the length-biased reward model is hacked with β = 0 but not with β > 0."""
 import dataclasses
 
 import pytest
-import torch
 
 from llmcourse import tasks
 from llmcourse.ppo import lab
@@ -42,13 +41,10 @@ def test_onpolicy_pairs_prefer_the_correct_answer_over_the_policy_sample():
 
 
 @pytest.fixture(scope="module")
-def lab_models():
+def lab_models(one_torch_thread):
     from llmcourse import models
 
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is as fast and never stalls on a busy machine
-    yield models.load_tokenizer(), lab.sft_model_path(), lab.reward_model(None), lab.reward_model("length")
-    torch.set_num_threads(n)
+    return models.load_tokenizer(), lab.sft_model_path(), lab.reward_model(None), lab.reward_model("length")
 
 
 @pytest.mark.slow

@@ -14,13 +14,7 @@ from llmcourse.ppo import rollout as R
 PROMPTS = ["Reverse the list.\n3 1 4", "Add the two numbers.\n2 5", "What is the largest number?\n7 0 9 1 2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: one thread is fastest, and avoids oversubscription when the 2 cores are shared
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 
 
 @pytest.fixture(scope="module")

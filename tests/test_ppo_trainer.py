@@ -12,12 +12,7 @@ from llmcourse.ppo import functional as F
 from llmcourse.ppo import PPOConfig, prompts_from_records, train_ppo
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 
 
 @pytest.fixture(scope="module")
