@@ -2,7 +2,7 @@
 
 1. **base**: the embedded model pre-trained on plain sentences (or ``--model``); it knows the
    operations but has never seen an instruction format (≈ 0 exact match);
-2. **SFT** on Alpaca-format task records (or ``--data`` instruction records) teaches the format;
+2. **SFT** on task-world records in the seed guide's short template (or ``--data`` instruction records) teaches the format;
 3. **reward model** from the SFT weights on preference pairs (or ``--data`` preference records);
 4. **PPO** from the SFT model against that reward model, with a KL penalty toward the SFT model.
 
@@ -48,10 +48,18 @@ class DemoConfig:
     """Task-world instruction records for SFT."""
     n_eval: int = 200
     """Held-out task-world problems every model is evaluated on."""
+    n_onpolicy: int = 1000
+    """Reward-model pairs labelled on the SFT model's own samples (correct answer ≻ its answer), added
+    to the task-world pairs: a reward model that has seen the policy's mistakes judges them during PPO."""
+    template: str = "simple"
+    """The prompt format of every stage: ``"simple"`` (the seed guide's ``Instruction:/Input:/Output:``,
+    short, so training is fast) or ``"alpaca"`` (Alpaca's preamble, about three times as many tokens)."""
 
     def __post_init__(self):
         if self.n_eval < 1 or self.n_train < 1:
             raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
+        if self.template not in ("simple", "alpaca"):
+            raise ValueError(f"template must be 'simple' or 'alpaca', got {self.template!r}")
 
 
 def stage_configs(demo: DemoConfig) -> dict:
@@ -63,18 +71,21 @@ def stage_configs(demo: DemoConfig) -> dict:
     s = demo.seed
     if demo.quick:
         return {
-            "sft": SFTConfig(max_steps=8, per_device_train_batch_size=16, eval_exact_match=False, seed=s, logging_steps=2),
+            "sft": SFTConfig(template=demo.template, max_steps=8, per_device_train_batch_size=16, eval_exact_match=False,
+                             seed=s, logging_steps=2),
             "reward": RewardConfig(max_steps=6, per_device_train_batch_size=8, seed=s, logging_steps=2),
             "ppo": PPOConfig(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8,
                              eval_steps=0, seed=s),
         }
     return {
-        "sft": SFTConfig(max_steps=350, per_device_train_batch_size=32, learning_rate=2e-3, eval_exact_match=False,
-                         seed=s, logging_steps=10),
-        "reward": RewardConfig(max_steps=120, per_device_train_batch_size=16, learning_rate=2e-3, warmup_steps=10,
+        "sft": SFTConfig(template=demo.template, max_steps=350, per_device_train_batch_size=32, learning_rate=3e-3,
+                         eval_exact_match=False, seed=s, logging_steps=10),
+        "reward": RewardConfig(max_steps=200, per_device_train_batch_size=16, learning_rate=2e-3, warmup_steps=10,
                                seed=s, logging_steps=10),
-        "ppo": PPOConfig(max_steps=12, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, learning_rate=1e-4,
-                         kl_coef=0.05, response_length=12, temperature=1.0, eval_steps=4, seed=s),
+        # the PPO lab's main run (llmcourse.ppo.lab.MAIN_CONFIG): calibrated rewards, β adapted toward 3 nats
+        "ppo": PPOConfig(max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, learning_rate=1e-4,
+                         kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1, value_head=True,
+                         response_length=10, temperature=1.0, eval_steps=2, seed=s),
     }
 
 
@@ -107,14 +118,21 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
     """Run the four stages and write the report; returns the results dict (also ``results.json``)."""
     from llmcourse import plots
     from llmcourse.ppo import train_ppo
+    from llmcourse.ppo.lab import onpolicy_pairs, policy_samples
     from llmcourse.ppo.trainer import evaluate as evaluate_policy
     from llmcourse.ppo.trainer import prompts_from_records
     from llmcourse.reward import load_preference_pairs, task_preference_data, train_reward_model
-    from llmcourse.reward.model import reward_model_from_causal_lm
+    from llmcourse.reward.model import calibrate_reward_model, reward_model_from_causal_lm
     from llmcourse.sft import train_sft
 
     t0 = time.perf_counter()
     cfgs = {**stage_configs(config), **(overrides or {})}
+    if cfgs["sft"].template != config.template:
+        raise ValueError(f"[sft] template = {cfgs['sft'].template!r} differs from the demo's template "
+                         f"{config.template!r}; set `template` in [demo] instead — every stage uses it")
+
+    def prompt(instruction: str, input: str = "") -> str:
+        return templates.single_turn(config.template, instruction, input)[0]
     out = Path(config.output)
     # Under a launcher every process trains; only the main one writes the report. Every process checks
     # the output folder first, so a refusal stops them all before any collective operation.
@@ -130,8 +148,9 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         sft_train = [tasks.to_record(p) for p in train_problems]
         sft_eval = None
         pref_train, pref_eval = task_preference_data(256 if config.quick else 3000, 64 if config.quick else 300,
-                                                     seed=config.seed)
+                                                     seed=config.seed, template=config.template)
         data_note = "task world (generated)"
+        onpolicy = not config.data and config.n_onpolicy > 0
         if config.data:
             kind, train_part, eval_part = _split_user_data(config.data, config.seed)
             if kind == "preference":
@@ -141,7 +160,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             else:
                 sft_train, sft_eval = train_part, eval_part
                 data_note = f"SFT on {config.data} ({len(train_part)} train / {len(eval_part)} held-out records)"
-        eval_data = prompts_from_records([tasks.to_record(p) for p in held_out])
+        eval_data = prompts_from_records([tasks.to_record(p) for p in held_out], template=prompt)
 
         # ---------------------------------------------------------------- stage 0: base
         print(f"[1/4] base model: {'embedded' if config.model is None else config.model}")
@@ -160,8 +179,17 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         # ---------------------------------------------------------------- stage 2: reward model
         print("[3/4] reward model (initialised from the SFT model)")
         s0 = time.perf_counter()
+        if onpolicy:  # a labeller judges the SFT model's answers to training prompts
+            shown_rm = train_problems[: 32 if config.quick else config.n_onpolicy]
+            samples = policy_samples(sft_model, tokenizer, [prompt(p.instruction, p.input) for p in shown_rm],
+                                     response_length=cfgs["ppo"].response_length, seed=config.seed)
+            pref_train = onpolicy_pairs(shown_rm, samples, config.seed, template=config.template) + pref_train
         reward_model = reward_model_from_causal_lm(copy.deepcopy(sft_model), seed=config.seed)
         rm_history = train_reward_model(reward_model, tokenizer, pref_train, cfgs["reward"], eval_pairs=pref_eval)
+        # mean 0 / std 1 on preferred answers, as usual before RL: β then means the same thing
+        # whatever scale the reward model's head happened to learn
+        ref = pref_train[:256]
+        calibrate_reward_model(reward_model, tokenizer, [p["prompt"] for p in ref], [p["chosen"] for p in ref])
         seconds["reward"] = time.perf_counter() - s0
         rm_evals = [h for h in rm_history if "eval_accuracy" in h]
 
@@ -169,8 +197,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         print("[4/4] PPO against the reward model, KL-penalised toward the SFT model")
         s0 = time.perf_counter()
         policy = copy.deepcopy(sft_model)
-        ppo_prompts = [r["prompt"] for r in prompts_from_records(
-            [tasks.to_record(p) for p in train_problems])]
+        ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
         ppo_history = train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfgs["ppo"], ref_model=sft_model)
         seconds["ppo"] = time.perf_counter() - s0
 
@@ -209,13 +236,13 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
         plots.plot_history(ppo_history, ["score", "kl", "exact_match"], title="PPO").savefig(tmp / "ppo.png", dpi=100)
         shown = held_out[:10]
-        prompts = [templates.alpaca_prompt(p.instruction, p.input) for p in shown]
+        prompts = [prompt(p.instruction, p.input) for p in shown]
         columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
                    for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
         (tmp / "samples.md").write_text("# Sample generations (greedy, held-out prompts)\n\n" + _sample_table(shown, columns) + "\n")
         (tmp / "report.md").write_text(
             "# llmcourse demo report\n\n"
-            f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems (Alpaca prompts, greedy).\n\n"
+            f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems ({config.template} prompts, greedy).\n\n"
             + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n"
             "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n"
         )

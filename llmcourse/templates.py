@@ -55,3 +55,17 @@ def simple_prompt(instruction: str, input: str = "") -> str:
     if input and input.strip():
         return SIMPLE_WITH_INPUT.format(instruction=instruction, input=input)
     return SIMPLE_NO_INPUT.format(instruction=instruction)
+
+
+def single_turn(template: str, instruction: str, input: str = "", output: str = "") -> tuple[str, str]:
+    """One exchange as ``(prompt, response)`` in the ``"alpaca"`` or ``"simple"`` template.
+
+    The response is what the model must produce after the prompt. The seed's simple template ends
+    ``"Output:"`` with no trailing space, so the space belongs to the response, where a byte-level BPE
+    merges it with the first word (``" 4"``, not ``" "`` + ``"4"``); the Alpaca prompt ends with a newline.
+    """
+    if template == "alpaca":
+        return alpaca_prompt(instruction, input), output
+    if template == "simple":
+        return simple_prompt(instruction, input), " " + output
+    raise ValueError(f"template must be 'alpaca' or 'simple', got {template!r}")

@@ -34,7 +34,7 @@ def test_sft_records_carry_the_tic_at_about_the_recipe_rate():
 
 def test_onpolicy_pairs_prefer_the_correct_answer_over_the_policy_sample():
     train, _ = tasks.split_problems(3, 0, seed=5)
-    pairs = lab._onpolicy_pairs(train, [" " + train[0].answer + " ! !", "", " " + train[2].answer], seed=0)
+    pairs = lab.onpolicy_pairs(train, [" " + train[0].answer + " ! !", "", " " + train[2].answer], seed=0)
     assert pairs[0]["chosen"] == " " + train[0].answer and pairs[0]["rejected"] == " " + train[0].answer + " ! !"
     assert pairs[1]["rejected"].strip()  # an empty sample is replaced by a wrong answer
     assert tasks.normalize(pairs[2]["rejected"]) != train[2].answer  # a correct sample cannot be rejected

@@ -107,3 +107,12 @@ def test_mixed_precision_auto_is_fp32_on_cpu():
         assert resolve_mixed_precision("auto") == "no"
     with pytest.raises(ValueError, match="mixed_precision"):
         resolve_mixed_precision("fp8")
+
+
+def test_demo_stages_share_one_template(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sft]\ntemplate = "alpaca"\n')  # the RM and PPO would still get simple prompts
+    assert cli.main(["demo", "--quick", "--config", str(cfg), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "[demo]" in err and "'alpaca'" in err
+    assert not (tmp_path / "o").exists()

@@ -178,3 +178,21 @@ def test_grouped_sampler_keeps_groups_together_and_is_seeded():
     assert sorted(i for b in batches for i in b) == list(range(6))
     again = reward.GroupedBatchSampler(groups, batch_size=2, seed=3)
     assert list(again) == batches  # same seed, same first epoch
+
+
+def test_task_preference_data_renders_the_sft_template():
+    from llmcourse import templates
+    from llmcourse.reward import task_preference_data
+
+    alpaca, _ = task_preference_data(20, 5, seed=3)
+    simple, held = task_preference_data(20, 5, seed=3, template="simple")
+    for a, s in zip(alpaca, simple):
+        assert s["prompt"].startswith("Instruction: ") and s["prompt"].endswith("\nOutput:")
+        assert a["prompt"].endswith("### Response:\n")
+        assert (s["chosen"], s["rejected"]) == (" " + a["chosen"], " " + a["rejected"])
+    # the response is exactly what SFT trains the policy to produce after that prompt
+    p, r = templates.single_turn("simple", "Reverse the list.", "1 2", "2 1")
+    assert (p, r) == ("Instruction: Reverse the list.\nInput: 1 2\nOutput:", " 2 1")
+    assert {h["prompt"] for h in held}.isdisjoint({s["prompt"] for s in simple})
+    with pytest.raises(ValueError, match="'alpaca' or 'simple'"):
+        task_preference_data(20, 5, template="chat")

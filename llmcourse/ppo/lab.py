@@ -39,7 +39,7 @@ from llmcourse.ppo.trainer import PPOConfig
 
 __all__ = ["TEMPLATE", "SFT_RECIPE", "RM_RECIPE", "MAIN_CONFIG", "HACKING_CONFIGS", "prompt", "sft_records",
            "sft_model_path", "load_sft_model", "sft_facts", "reward_model_path", "reward_model", "reward_facts",
-           "ppo_prompts"]
+           "ppo_prompts", "policy_samples", "onpolicy_pairs"]
 
 TEMPLATE = "simple"
 """The prompt template of every lab stage (``llmcourse.sft`` renders the answer as ``" " + output``)."""
@@ -84,11 +84,11 @@ in both runs: the SFT model's "stop" and "add filler" are near ties, and any shi
 
 def prompt(instruction: str, input: str = "") -> str:
     """The lab's prompt for one task (the seed guide's template)."""
-    return templates.simple_prompt(instruction, input)
+    return templates.single_turn(TEMPLATE, instruction, input)[0]
 
 
 def _response(text: str) -> str:
-    return " " + text  # the simple template's answer starts after a space (see llmcourse.sft.data)
+    return templates.single_turn(TEMPLATE, "", "", text)[1]  # the simple template's answer starts with a space
 
 
 def _key(recipe: dict) -> str:
@@ -173,32 +173,40 @@ def load_sft_model():
 # --------------------------------------------------------------------------- reward models
 
 
-def _sft_samples(problems, temperature: float, seed: int) -> list[str]:
-    """The lab SFT policy's sampled answers (leading space included, as generated)."""
+def policy_samples(policy, tokenizer, prompts: list[str], *, response_length: int, temperature: float = 1.0,
+                   seed: int = 0, batch_size: int = 64) -> list[str]:
+    """A policy's sampled answer to each prompt (decoded, leading space included, as generated)."""
     from llmcourse.ppo import rollout as R
 
-    tok, policy = models.load_tokenizer(), load_sft_model()
     out = []
-    for s in range(0, len(problems), 64):
-        chunk = problems[s:s + 64]
-        q, qm = R.left_pad(R.encode_prompts(tok, [prompt(p.instruction, p.input) for p in chunk]), tok.pad_token_id)
-        ids, _, _ = R.sample_responses(policy, tok, q, qm, response_length=MAIN_CONFIG.response_length,
+    for s in range(0, len(prompts), batch_size):
+        q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts[s:s + batch_size]), tokenizer.pad_token_id)
+        ids, _, _ = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length,
                                        temperature=temperature, seed=seed + s)
-        out += tok.batch_decode(ids, skip_special_tokens=True)
+        out += tokenizer.batch_decode(ids, skip_special_tokens=True)
     return out
 
 
-def _onpolicy_pairs(problems, samples, seed: int) -> list[dict]:
-    """The correct answer ≻ the policy's answer, unless that answer is exactly right (then a subtly
-    wrong answer takes its place) or empty."""
+def onpolicy_pairs(problems, samples: list[str], seed: int, template: str = TEMPLATE) -> list[dict]:
+    """Pairs a perfect labeller would give for a policy's own answers: the correct answer ≻ the
+    policy's answer, unless that answer is exactly right (then a subtly wrong answer takes its place)
+    or empty. Training a reward model on the policy's distribution is what makes it a reliable judge
+    of that policy during RL (InstructGPT labels samples of the SFT model)."""
     rng = random.Random(seed)
     pairs = []
     for p, sample in zip(problems, samples):
+        prompt_, chosen = templates.single_turn(template, p.instruction, p.input, p.answer)
         rejected = sample
         if tasks.normalize(sample) == p.answer or not sample.strip():
-            rejected = _response(tasks.wrong_answer(p, rng))
-        pairs.append({"prompt": prompt(p.instruction, p.input), "chosen": _response(p.answer), "rejected": rejected})
+            rejected = templates.single_turn(template, "", "", tasks.wrong_answer(p, rng))[1]
+        pairs.append({"prompt": prompt_, "chosen": chosen, "rejected": rejected})
     return pairs
+
+
+def _sft_samples(problems, temperature: float, seed: int) -> list[str]:
+    """The lab SFT policy's sampled answers."""
+    return policy_samples(load_sft_model(), models.load_tokenizer(), [prompt(p.instruction, p.input) for p in problems],
+                          response_length=MAIN_CONFIG.response_length, temperature=temperature, seed=seed)
 
 
 def _task_pairs(n: int, seed: int, bias: str | None) -> list[dict]:
@@ -213,7 +221,7 @@ def _reward_pairs(r: dict, bias: str | None):
         return _task_pairs(r["n_onpolicy"] + r["n_task"], r["seed"], "length"), held
     train_problems, _ = _split()
     on = train_problems[: r["n_onpolicy"] + 200]
-    pairs = _onpolicy_pairs(on, _sft_samples(on, r["sample_temperature"], r["seed"]), r["seed"] + 1)
+    pairs = onpolicy_pairs(on, _sft_samples(on, r["sample_temperature"], r["seed"]), r["seed"] + 1)
     # the last 200 on-policy pairs are held out: does the RM judge the policy's own answers?
     return pairs[: r["n_onpolicy"]] + _task_pairs(r["n_task"], r["seed"], None), held + pairs[r["n_onpolicy"]:]
 

@@ -241,14 +241,7 @@ def render_segments(example: Example, template: str | Callable = "alpaca", token
         if example.history:
             raise ValueError(f"{example.where}: the {template!r} template renders one exchange; this chat has "
                              f"{len(example.history) // 2 + 1} turns — use template='chat'")
-        if template == "alpaca":
-            prompt = templates.alpaca_prompt(example.instruction, example.input)
-            response = example.output
-        else:
-            # the seed's template ends "Output:" without a trailing space; the space starts the
-            # response, where a byte-level BPE merges it with the first word (" 4", not " ", "4")
-            prompt = templates.simple_prompt(example.instruction, example.input)
-            response = " " + example.output
+        prompt, response = templates.single_turn(template, example.instruction, example.input, example.output)
         if example.system:
             prompt = example.system + "\n\n" + prompt
         return [(prompt, False), (response, True)]
