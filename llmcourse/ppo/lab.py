@@ -210,8 +210,9 @@ def _sft_samples(problems, temperature: float, seed: int) -> list[str]:
 
 
 def _task_pairs(n: int, seed: int, bias: str | None) -> list[dict]:
-    pairs = tasks.preference_pairs(n, seed, bias=bias, template=lambda rec: prompt(rec["instruction"], rec["input"]))
-    return [{**p, "chosen": _response(p["chosen"]), "rejected": _response(p["rejected"])} for p in pairs]
+    from llmcourse.reward import task_pairs
+
+    return task_pairs(n, seed, bias=bias, template=TEMPLATE)
 
 
 def _reward_pairs(r: dict, bias: str | None):

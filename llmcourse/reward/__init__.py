@@ -22,7 +22,7 @@ from llmcourse.reward.model import (RewardScorer, apply_calibration, calibrate_r
                                     load_reward_model, reward_model_from_causal_lm, reward_scores, reward_scores_shared_prompt, save_reward_model,
                                     score_pairs, score_texts, score_token_ids, supports_shared_prompt, token_rewards)
 from llmcourse.reward.trainer import (RewardConfig, TaskRewardModel, alpaca_template, evaluate_reward_model,
-                                      filler_preference, task_preference_data, task_rankings, train_reward_model,
+                                      filler_preference, task_pairs, task_preference_data, task_rankings, train_reward_model,
                                       train_task_reward_model)
 
 __all__ = [
@@ -35,5 +35,5 @@ __all__ = [
     "reward_model_from_causal_lm", "reward_scores", "reward_scores_shared_prompt", "save_reward_model", "score_pairs", "score_texts",
     "score_token_ids", "supports_shared_prompt", "token_rewards",
     "RewardConfig", "TaskRewardModel", "alpaca_template", "evaluate_reward_model", "filler_preference",
-    "task_preference_data", "task_rankings", "train_reward_model", "train_task_reward_model",
+    "task_pairs", "task_preference_data", "task_rankings", "train_reward_model", "train_task_reward_model",
 ]

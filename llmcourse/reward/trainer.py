@@ -270,24 +270,30 @@ def alpaca_template(rec: dict) -> str:
     return templates.alpaca_prompt(rec["instruction"], rec["input"])
 
 
-def task_preference_data(n_train: int = 5000, n_eval: int = 300, *, seed: int = 0,
-                         bias: str | None = None, template: str = "alpaca") -> tuple[list[dict], list[dict]]:
-    """Train / held-out task-world preference pairs rendered with an SFT template (``"alpaca"`` or
-    ``"simple"``, so a reward model sees what the SFT policy it judges was trained on); held-out
-    pairs whose prompt occurs in the training pairs are removed, so held-out accuracy measures
-    generalisation to new problems. (With a few thousand training pairs every one of the 100 ``add``
-    problems is in the training set, so the held-out pairs are reverse / sort / max / count.)"""
+def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str = "alpaca") -> list[dict]:
+    """``n`` task-world preference pairs (:func:`llmcourse.tasks.preference_pairs`) rendered with an
+    SFT template (``"alpaca"`` or ``"simple"``), so a reward model sees prompts and answers exactly as
+    the SFT policy it will judge was trained on them."""
     def prompt(rec: dict) -> str:
         return templates.single_turn(template, rec["instruction"], rec["input"])[0]
 
-    def pairs(n: int, seed_: int) -> list[dict]:
-        out = tasks.preference_pairs(n, seed_, bias=bias, template=prompt)
-        as_response = lambda text: templates.single_turn(template, "", "", text)[1]  # noqa: E731
-        return [{**p, "chosen": as_response(p["chosen"]), "rejected": as_response(p["rejected"])} for p in out]
+    def answer(text: str) -> str:
+        return templates.single_turn(template, "", "", text)[1]
 
-    train = pairs(n_train, seed)
+    return [{**p, "chosen": answer(p["chosen"]), "rejected": answer(p["rejected"])}
+            for p in tasks.preference_pairs(n, seed, bias=bias, template=prompt)]
+
+
+def task_preference_data(n_train: int = 5000, n_eval: int = 300, *, seed: int = 0,
+                         bias: str | None = None, template: str = "alpaca") -> tuple[list[dict], list[dict]]:
+    """Train / held-out :func:`task_pairs`; held-out pairs whose prompt occurs in the training pairs
+    are removed, so held-out accuracy measures generalisation to new problems. (With a few thousand
+    training pairs every one of the 100 ``add`` problems is in the training set, so the held-out pairs
+    are reverse / sort / max / count.)"""
+    train = task_pairs(n_train, seed, bias=bias, template=template)
     seen = {p["prompt"] for p in train}
-    held = [p for p in pairs(4 * n_eval, seed + 10_007) if p["prompt"] not in seen][:n_eval]
+    held = [p for p in task_pairs(4 * n_eval, seed + 10_007, bias=bias, template=template)
+            if p["prompt"] not in seen][:n_eval]
     if len(held) < n_eval:
         raise ValueError(f"only {len(held)} held-out prompts are new; lower n_eval or n_train")
     return train, held
