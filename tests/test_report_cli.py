@@ -52,6 +52,11 @@ def test_demo_quick_runs_all_stages_and_writes_a_complete_report(tmp_path, capsy
     assert "| PPO |" in (out / "report.md").read_text() and (out / "samples.md").exists()
     assert cli.main(["demo", "--quick", "--output", str(out)]) == 2  # exists: refused
     assert "--force" in capsys.readouterr().err
+    # the same seed gives the same numbers on a CPU
+    assert cli.main(["demo", "--quick", "--output", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    for key in ("table", "reward_model_accuracy", "final_kl"):
+        assert again[key] == results[key], key
 
 
 def test_demo_config_file_unknown_key_is_named(tmp_path, capsys):
