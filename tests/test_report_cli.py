@@ -121,3 +121,24 @@ def test_demo_stages_share_one_template(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[demo]" in err and "'alpaca'" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["dolly", "preference"])
+def test_demo_trains_on_a_user_data_file(kind, tmp_path):
+    rows = []
+    for i in range(12):
+        if kind == "dolly":
+            rows.append({"instruction": f"Repeat the number {i}.", "context": "", "response": str(i), "category": "open_qa"})
+        else:
+            rows.append({"prompt": f"Instruction: Repeat the number {i}.\nOutput:", "chosen": f" {i}", "rejected": f" {i + 1}"})
+    data = tmp_path / f"{kind}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert str(data) in results["data"] and set(results["table"]) == {"base", "SFT", "PPO"}
+    if kind == "dolly":  # SFT on the file, evaluated on its held-out records
+        assert "SFT on" in results["data"] and results["sft_eval_loss"] == results["sft_eval_loss"]
+    else:  # the reward model on the file's pairs, held-out accuracy over its held-out pairs
+        assert "reward model on" in results["data"] and 0.0 <= results["reward_model_accuracy"] <= 1.0
