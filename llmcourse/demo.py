@@ -2,9 +2,13 @@
 
 1. **base**: the embedded model pre-trained on plain sentences (or ``--model``); it knows the
    operations but has never seen an instruction format (≈ 0 exact match);
-2. **SFT** on task-world records in the seed guide's short template (or ``--data`` instruction records) teaches the format;
-3. **reward model** from the SFT weights on preference pairs (or ``--data`` preference records);
-4. **PPO** from the SFT model against that reward model, with a KL penalty toward the SFT model.
+2. **SFT** on task-world records in the seed guide's short template (or ``--data`` instruction
+   records) teaches the format;
+3. **reward model** from the SFT weights on task-world preference pairs plus pairs a perfect labeller
+   gives the SFT model's own samples (or ``--data`` preference records), then calibrated to mean 0 /
+   std 1 on preferred answers;
+4. **PPO** from the SFT model against that reward model, with a KL penalty toward the SFT model
+   (β adapted toward a KL target, the PPO lab's main-run settings).
 
 The report folder gets a table (exact match and reward-model score for base / SFT / PPO, the reward
 model's held-out accuracy, the final KL), the training curves as PNG, and sample generations side by
