@@ -93,6 +93,40 @@ def test_notebooks_are_committed_without_outputs(folder):
         assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), p
 
 
+def _defined_names(source: str) -> set[str]:
+    """Names a cell binds at top level (imports, assignments, defs) — IPython magics skipped."""
+    import ast
+
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+    return out
+
+
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_a_test_cell_needs_no_other_test_cell(a):
+    """A student who deletes one test cell loses that cell's points only (the class run found two
+    notebooks whose first test cell imported the checks every later test cell used)."""
+    import ast
+
+    nb = nbformat.read(_solution(a), as_version=4)
+    tests = _test_cells(nb)
+    elsewhere = set().union(*(_defined_names(c.source) for c in nb.cells
+                              if c.cell_type == "code" and c not in tests.values()))
+    for grade_id, cell in tests.items():
+        own = _defined_names(cell.source)
+        loaded = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        for other_id, other in tests.items():
+            borrowed = (loaded - own - elsewhere) & _defined_names(other.source)
+            assert not borrowed, f"{a}: test cell {grade_id!r} uses {sorted(borrowed)}, defined only in test cell {other_id!r}"
+
+
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_release_has_no_solutions_or_hidden_tests(a):
     text = _release(a).read_text()
