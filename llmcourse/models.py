@@ -223,11 +223,17 @@ def pretrain_base_model(out_dir: str | Path, recipe: dict | None = None, progres
     return facts
 
 
+def base_model_id() -> str:
+    """The base model's identity, ``"<version>-<recipe hash>"``: part of every cache key built on it,
+    so a new recipe never reuses a reward model or policy trained from the old base."""
+    return f"{BASE_VERSION}-{_recipe_key(BASE_RECIPE)}"
+
+
 def base_model_path(progress: bool = True) -> Path:
     """The cached base model's folder, building it first if needed (atomic: a half-built folder
     is never mistaken for a complete one)."""
     key = _recipe_key(BASE_RECIPE)
-    final = cache_dir() / f"base-{BASE_VERSION}-{key}"
+    final = cache_dir() / f"base-{base_model_id()}"
     if (final / "llmcourse_build.json").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

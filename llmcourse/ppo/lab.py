@@ -88,11 +88,11 @@ def prompt(instruction: str, input: str = "") -> str:
 
 
 def _response(text: str) -> str:
-    return templates.single_turn(TEMPLATE, "", "", text)[1]  # the simple template's answer starts with a space
+    return templates.response(TEMPLATE, text)  # the simple template's answer starts with a space
 
 
 def _key(recipe: dict) -> str:
-    blob = json.dumps({"base": models.BASE_VERSION, **recipe}, sort_keys=True).encode()
+    blob = json.dumps({"base": models.base_model_id(), **recipe}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -198,7 +198,7 @@ def onpolicy_pairs(problems, samples: list[str], seed: int, template: str = TEMP
         prompt_, chosen = templates.single_turn(template, p.instruction, p.input, p.answer)
         rejected = sample
         if tasks.normalize(sample) == p.answer or not sample.strip():
-            rejected = templates.single_turn(template, "", "", tasks.wrong_answer(p, rng))[1]
+            rejected = templates.response(template, tasks.wrong_answer(p, rng))
         pairs.append({"prompt": prompt_, "chosen": chosen, "rejected": rejected})
     return pairs
 

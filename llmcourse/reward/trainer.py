@@ -278,7 +278,7 @@ def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str 
         return templates.single_turn(template, rec["instruction"], rec["input"])[0]
 
     def answer(text: str) -> str:
-        return templates.single_turn(template, "", "", text)[1]
+        return templates.response(template, text)
 
     return [{**p, "chosen": answer(p["chosen"]), "rejected": answer(p["rejected"])}
             for p in tasks.preference_pairs(n, seed, bias=bias, template=prompt)]
@@ -356,7 +356,7 @@ def filler_preference(model, tokenizer, n: int = 200, *, seed: int = 123, filler
 
 
 def _recipe_key(recipe: dict) -> str:
-    blob = json.dumps({"base": models.BASE_VERSION, **recipe}, sort_keys=True, default=str).encode()
+    blob = json.dumps({"base": models.base_model_id(), **recipe}, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
