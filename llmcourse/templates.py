@@ -69,3 +69,10 @@ def single_turn(template: str, instruction: str, input: str = "", output: str = 
     if template == "simple":
         return simple_prompt(instruction, input), " " + output
     raise ValueError(f"template must be 'alpaca' or 'simple', got {template!r}")
+
+
+def response(template: str, output: str) -> str:
+    """The text the model produces for ``output`` after a ``template`` prompt (the response half
+    of :func:`single_turn`): a rejected answer or a sampled one must be joined to the prompt the
+    same way as the chosen one."""
+    return single_turn(template, "", "", output)[1]

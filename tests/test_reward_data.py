@@ -193,6 +193,7 @@ def test_task_preference_data_renders_the_sft_template():
     # the response is exactly what SFT trains the policy to produce after that prompt
     p, r = templates.single_turn("simple", "Reverse the list.", "1 2", "2 1")
     assert (p, r) == ("Instruction: Reverse the list.\nInput: 1 2\nOutput:", " 2 1")
+    assert templates.response("simple", "2 1") == r and templates.response("alpaca", "2 1") == "2 1"
     assert {h["prompt"] for h in held}.isdisjoint({s["prompt"] for s in simple})
     with pytest.raises(ValueError, match="'alpaca' or 'simple'"):
         task_preference_data(20, 5, template="chat")
