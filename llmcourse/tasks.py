@@ -123,17 +123,40 @@ _PLAIN = {
 }
 
 
-def plain_sentence(p: Problem, rng: random.Random) -> str:
-    """The problem and its answer as one plain-text sentence (pre-training style)."""
+def plain_example(p: Problem, rng: random.Random) -> tuple[str, int]:
+    """The problem and its answer as one plain-text sentence, and where its predictable part starts.
+
+    Returns ``(sentence, start)``: from character ``start`` on, the text follows from what came
+    before — the answer (with the space before it) and the words after it. Everything before it is a
+    random draw (the task, the wording, the digits). When the wording puts the answer before the list
+    ("there are 3 numbers in 8 1 9 ."), nothing in the sentence follows from its past and ``start`` is
+    ``len(sentence)``.
+    """
     template = rng.choice(_PLAIN[p.task])
     a, b = (p.items + (0, 0))[:2]
-    return template.format(x=p.input, y=p.answer, a=a, b=b)
+    fields = dict(x=p.input, y=p.answer, a=a, b=b)
+    sentence = template.format(**fields)
+    answer_at = template.index(" {y}")
+    if answer_at < max(template.find("{x}"), template.find("{b}")):
+        return sentence, len(sentence)
+    return sentence, len(template[:answer_at].format(**fields))
+
+
+def plain_sentence(p: Problem, rng: random.Random) -> str:
+    """The problem and its answer as one plain-text sentence (pre-training style)."""
+    return plain_example(p, rng)[0]
 
 
 def pretraining_text(n: int, seed: int | random.Random = 0) -> list[str]:
     """``n`` plain sentences about the five operations — no instruction format anywhere."""
+    return [s for s, _ in pretraining_examples(n, seed)]
+
+
+def pretraining_examples(n: int, seed: int | random.Random = 0) -> list[tuple[str, int]]:
+    """``n`` pairs ``(sentence, start)`` of :func:`plain_example` — the same sentences as
+    :func:`pretraining_text` with the same seed, each with where its answer starts."""
     rng = _rng(seed)
-    return [plain_sentence(sample_problem(rng), rng) for _ in range(n)]
+    return [plain_example(sample_problem(rng), rng) for _ in range(n)]
 
 
 # --------------------------------------------------------------------------- instruction records

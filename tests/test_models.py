@@ -1,3 +1,4 @@
+import random
 import time
 
 import pytest
@@ -56,8 +57,6 @@ def test_base_model_loads_fast_and_is_in_eval_mode():
 
 
 def test_base_model_knows_plain_text_but_not_the_instruction_format(base_model, tokenizer):
-    import random
-
     from llmcourse import tasks
 
     _, held = tasks.split_problems(0, 60, seed=99)
@@ -65,10 +64,28 @@ def test_base_model_knows_plain_text_but_not_the_instruction_format(base_model, 
     inst = models.generate(base_model, tokenizer, [templates.alpaca_prompt(p.instruction, p.input) for p in held],
                            max_new_tokens=12)
     rng = random.Random(0)
-    heads = [tasks.plain_sentence(p, rng).rsplit(f" {p.answer} .", 1)[0] for p in held]
-    plain = [o.replace(" .", "") for o in models.generate(base_model, tokenizer, heads, max_new_tokens=12)]
+    heads = []
+    for p in held:  # each problem's plain sentence cut before its answer (a wording with the answer after the list)
+        sentence, start = tasks.plain_example(p, rng)
+        while start == len(sentence):
+            sentence, start = tasks.plain_example(p, rng)
+        heads.append(sentence[:start])
+    plain = [" ".join(o.split()[: len(a.split())]) for o, a in
+             zip(models.generate(base_model, tokenizer, heads, max_new_tokens=12), answers)]
     assert tasks.exact_match(inst, answers) <= 0.05  # never saw "### Response:"
-    assert tasks.exact_match(plain, answers) >= 0.25  # but did learn the operations from plain sentences
+    assert tasks.exact_match(plain, answers) >= 0.5  # but did learn the operations from plain sentences
+
+
+def test_pretraining_labels_cover_the_answer_only(tokenizer):
+    examples = [("the list 3 1 4 reversed is 4 1 3 .", 26), ("there are 3 numbers in 8 1 9 .", 30)]
+    ids, labels = models._encode_pretraining(tokenizer, examples, "answer")
+    targets = [tokenizer.decode([t for t in lab if t != -100]) for lab in labels]
+    assert targets == [" 4 1 3 .<eos>", "<eos>"]
+    assert [len(i) for i in ids] == [len(lab) for lab in labels]
+    ids_all, labels_all = models._encode_pretraining(tokenizer, examples, "all")
+    assert ids_all == ids and labels_all == ids
+    with pytest.raises(ValueError, match="loss_on"):
+        models._encode_pretraining(tokenizer, examples, "prompt")
 
 
 def test_generate_left_pads_and_restores_padding_side(base_model, tokenizer):

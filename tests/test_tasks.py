@@ -45,6 +45,29 @@ def test_pretraining_text_has_no_instruction_format():
     assert "###" not in text and "Instruction" not in text and "Reverse the list" not in text
 
 
+def test_plain_example_marks_where_the_answer_starts():
+    rng = random.Random(4)
+    seen_first = seen_last = 0
+    for _ in range(300):
+        p = tasks.sample_problem(rng)
+        sentence, start = tasks.plain_example(p, rng)
+        if start == len(sentence):  # "there are 3 numbers in 8 1 9 .": the answer comes before the list
+            assert sentence.startswith(f"there are {p.answer} numbers in ")
+            seen_first += 1
+            continue
+        assert sentence[start:].startswith(f" {p.answer} ")
+        head = sentence[:start]
+        assert (f"{p.items[0]} " in head and f"{p.items[1]}" in head) if p.task == "add" else p.input in head
+        seen_last += 1
+    assert seen_first and seen_last
+
+
+def test_pretraining_examples_are_the_pretraining_text_with_answer_offsets():
+    examples = tasks.pretraining_examples(50, seed=2)
+    assert [s for s, _ in examples] == tasks.pretraining_text(50, seed=2)
+    assert all(0 < start <= len(s) for s, start in examples)
+
+
 def test_preference_pairs_rejected_is_wrong_and_chosen_right():
     for pair, p in zip(tasks.preference_pairs(200, seed=3), tasks.problems(200, random.Random(3))):
         assert pair["chosen"] != pair["rejected"]
