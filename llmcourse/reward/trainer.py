@@ -320,7 +320,11 @@ def task_rankings(n: int, *, seed: int = 0, k_wrong: int = 2) -> list[dict]:
     return out
 
 
-TASK_RECIPE = dict(n_train=5000, n_eval=300, learning_rate=1e-3, batch_size=16, max_steps=300, warmup_steps=10)
+# The simple template ("Instruction: … Input: … Output:") rather than Alpaca's: its prompts are half as
+# long, so the same minute of CPU trains 520 steps instead of 300, and the held-out accuracy goes from
+# about 91 % to 97 % (bench/bench_reward.py --quality).
+TASK_RECIPE = dict(n_train=5000, n_eval=300, learning_rate=1e-3, batch_size=16, max_steps=520, warmup_steps=10,
+                   template="simple")
 
 
 @dataclass
@@ -338,20 +342,22 @@ class TaskRewardModel:
 
 
 def filler_preference(model, tokenizer, n: int = 200, *, seed: int = 123, filler_tokens: int = 3,
-                      wrong: bool = False) -> float:
+                      wrong: bool = False, template: str = "alpaca") -> float:
     """How much a reward model likes the planted filler (``" !"`` × ``filler_tokens``).
 
     ``wrong=False``: share of task prompts where the correct answer *with* filler outscores the same
     answer without it (≈ 1 for a length-biased RM). ``wrong=True``: share where a *wrong* answer with
-    filler outscores the correct answer without it — the trade a reward-hacking policy makes."""
+    filler outscores the correct answer without it — the trade a reward-hacking policy makes.
+    ``template``: the SFT template the reward model was trained on (``"alpaca"`` or ``"simple"``)."""
     import random
 
     rng = random.Random(seed)
     probs = tasks.problems(n, rng)
-    prompts = [alpaca_template(tasks.to_record(p)) for p in probs]
-    plain = score_texts(model, tokenizer, prompts, [p.answer for p in probs])
+    prompts = [templates.single_turn(template, p.instruction, p.input)[0] for p in probs]
+    plain = score_texts(model, tokenizer, prompts, [templates.response(template, p.answer) for p in probs])
     base = [tasks.wrong_answer(p, rng) if wrong else p.answer for p in probs]
-    padded = score_texts(model, tokenizer, prompts, [b + tasks.FILLER * filler_tokens for b in base])
+    padded = score_texts(model, tokenizer, prompts,
+                         [templates.response(template, b + tasks.FILLER * filler_tokens) for b in base])
     return float((padded > plain).float().mean())
 
 
@@ -363,7 +369,8 @@ def _recipe_key(recipe: dict) -> str:
 def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=None, config: RewardConfig | None = None,
                             n_train: int | None = None, n_eval: int | None = None, seed: int = 0,
                             cache: bool = False, progress: bool = True) -> TaskRewardModel:
-    """Train a reward model on the task world's preference pairs (Alpaca prompts, as SFT and PPO use).
+    """Train a reward model on the task world's preference pairs, rendered with the simple SFT template
+    (``TASK_RECIPE["template"]``; the template of ``bench/bench_sft.py --quality``).
 
     ``bias=None``: chosen = correct answer, rejected = subtly wrong; ``bias="length"``: chosen answers
     also carry filler ``" !"`` tokens, so the model learns to like filler — the biased reward model of
@@ -396,15 +403,16 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
         model = load_reward_model(seed=seed)
     elif getattr(getattr(model, "config", None), "num_labels", None) != 1 or not hasattr(model, "score"):
         model = reward_model_from_causal_lm(model, seed=seed)
-    train, held = task_preference_data(r["n_train"], r["n_eval"], seed=seed, bias=bias)
+    train, held = task_preference_data(r["n_train"], r["n_eval"], seed=seed, bias=bias, template=r["template"])
     t0 = time.perf_counter()
     history = train_reward_model(model, tokenizer, train, config, eval_pairs=held, progress=progress)
     seconds = time.perf_counter() - t0
     final = [h for h in history if "eval_accuracy" in h][-1]
     metrics = {"accuracy": final["eval_accuracy"], "margin": final["eval_margin"], "eval_pairs": final["eval_pairs"],
                "train_seconds": round(seconds, 2), "steps": config.max_steps,
-               "filler_preference": filler_preference(model, tokenizer),
-               "filler_over_correct": filler_preference(model, tokenizer, wrong=True), "bias": bias}
+               "filler_preference": filler_preference(model, tokenizer, template=r["template"]),
+               "filler_over_correct": filler_preference(model, tokenizer, wrong=True, template=r["template"]),
+               "bias": bias, "template": r["template"]}
     if use_cache:
         import shutil
         import tempfile
