@@ -6,7 +6,8 @@ base model's exact match per task when asked in its own plain-text format (the p
 pre-training sentence cut before its answer: "the list 6 0 1 8 reversed is"). That is what SFT has to
 work with: a base model that cannot sort in plain text will not sort after a minute of SFT either.
 
-The default compares session 3's shape (4 heads of 32, 3× MLP, 400 steps) with the current recipe.
+The default compares the current recipe with the loss on every token (``loss_on="all"``, the base
+model of session 4) and on the answers only (the current recipe).
 
 Run:  .venv/bin/python bench/bench_base.py [--recipe '{"steps": 400}' ...] [--n 200]
 """
@@ -23,7 +24,7 @@ import torch
 
 from llmcourse import models, tasks
 
-SESSION_3 = {"num_heads": 4, "intermediate_size": None, "steps": 400}
+LOSS_ON_ALL = {"loss_on": "all"}
 
 
 def plain_prompts(problems: list[tasks.Problem], seed: int = 0) -> list[str]:
@@ -56,12 +57,12 @@ def plain_accuracy(path, n: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipe", action="append", type=json.loads,
-                    help="fields of BASE_RECIPE to replace, as JSON; repeat for several (default: session 3's and the current)")
+                    help="fields of BASE_RECIPE to replace, as JSON; repeat for several (default: loss on every token, and the current)")
     ap.add_argument("--n", type=int, default=200, help="problems per task")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    recipes = args.recipe or [SESSION_3, {}]
+    recipes = args.recipe or [LOSS_ON_ALL, {}]
     print(f"torch {torch.__version__}, threads {args.threads}, {args.n} problems per task, current recipe {models.BASE_RECIPE}")
     for change in recipes:
         with tempfile.TemporaryDirectory() as tmp:

@@ -181,11 +181,10 @@ def pretrain_base_model(out_dir: str | Path, recipe: dict | None = None, progres
     Next-token cross-entropy $\mathcal{L} = -\frac{1}{|A|}\sum_{t \in A} \log p_\theta(x_t \mid x_{<t})$ over the
     set $A$ of target tokens, AdamW with linear warm-up and cosine decay. With ``loss_on="answer"`` (the
     recipe's choice) $A$ is each sentence's answer and what follows it ("… reversed is **4 1 3 .**"):
-    the rest of a sentence is a random draw (task, wording, digits) whose loss cannot go below its
-    entropy, so its gradient is noise, and Adam, which divides by the gradient's running magnitude,
-    takes smaller steps for it. Putting the loss on the answers only lifts what the base model knows
-    after the same 360 steps from reverse 4 % / sort 29 % to about 30 % / 80 % (bench/bench_base.py).
-    ``loss_on="all"`` is the textbook objective over every token. Seeded: the same recipe gives the same weights on the
+    the rest of a sentence is a random draw (task, wording, digits) that no model can predict, so it
+    adds loss that cannot fall and gradients that carry no signal. Leaving it out lifts what the base
+    model knows after the same 360 steps (bench/bench_base.py, side by side with ``loss_on="all"``, the
+    textbook objective over every token). Seeded: the same recipe gives the same weights on the
     same machine and library versions. Returns build facts (seconds, parameters, final loss).
     """
     from tqdm.auto import tqdm

@@ -205,8 +205,8 @@ def test_train_data_from_a_jsonl_file_in_dolly_format(tiny_model, tokenizer, tmp
 
 @pytest.mark.slow
 def test_sft_raises_held_out_exact_match_from_the_base_model():
-    # the fast, looser version of the bench figure (bench/bench_sft.py --quality: 850 steps × 16 → 77.5%);
-    # 150 steps of 32 reach ≈ 57% here with the current base (max and count first), so ≥ 35% leaves room for noise
+    # the fast, looser version of the bench figure (bench/bench_sft.py --quality: 850 steps × 16 → 87.5%);
+    # 150 steps of 32 reach 67% here with the current base (max and count first), so ≥ 45% leaves room for noise
     tok = models.load_tokenizer()
     model = models.load_model()
     train, test = tasks.split_problems(2000, 100, seed=0)
@@ -217,7 +217,7 @@ def test_sft_raises_held_out_exact_match_from_the_base_model():
                     progress=False, eval_max_new_tokens=16)
     hist = train_sft(model, tok, train_recs, cfg, eval_data=test_recs)
     after = hist[-1]["eval_exact_match"]
-    assert before <= 0.05 and after >= 0.35, (before, after)
+    assert before <= 0.05 and after >= 0.45, (before, after)
 
 
 def test_group_by_length_with_packing_trains(tiny_model, tokenizer):

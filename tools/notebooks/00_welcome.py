@@ -53,7 +53,10 @@ for record in tasks.instruction_records(5, seed=1):
 """),
     md(r"""
 The **base model** was pre-trained on the same operations written as plain sentences — it has read
-"the list 3 1 4 sorted is 1 3 4 ." thousands of times, but it has never seen an instruction format:
+"the list 3 1 4 sorted is 1 3 4 ." thousands of times, but it has never seen an instruction format.
+One liberty with the textbook recipe: its loss was on each sentence's answer only ("1 3 4 ."). The rest
+of a sentence is a random draw (which task, which wording, which digits) that no model can predict,
+and leaving it out taught the same tiny model far more in the same minute of CPU (`bench/bench_base.py`).
 """),
     code("""
 for sentence in tasks.pretraining_text(5, seed=2):

@@ -479,8 +479,8 @@ for problem, old, new in list(zip(test_problems, before["predictions"], after["p
     md(r"""
 The model learned the *format* — answer after `### Response:`, then stop — within a hundred or so updates,
 and the easiest operations (counting, the largest number) come first. Reversal, which the
-base model never mastered even in plain text, stays hard: SFT teaches a format and surfaces what pre-training
-put there; it adds a new skill only slowly. (`bench/bench_sft.py --quality` trains longer and reports the
+base model only partly mastered even in plain text, stays hard: SFT teaches a format and surfaces what
+pre-training put there; it adds a new skill only slowly. (`bench/bench_sft.py --quality` trains longer and reports the
 per-task figures.)
 
 **Try it.** Swap `sft_loss` for the per-sequence sum (`lambda lg, lb: sft.sft_loss(lg, lb, "sequence").mean()`),
