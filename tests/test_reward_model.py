@@ -255,3 +255,37 @@ def test_trainer_saves_and_reloads(tok, tmp_path):
     reward.train_reward_model(model, tok, _pairs(4, 0), reward.RewardConfig(max_steps=1, output_dir=str(out)), progress=False)
     loaded = reward.load_reward_model(out)
     torch.testing.assert_close(reward.score_texts(loaded, tok, ["Q"], ["1"]), reward.score_texts(model, tok, ["Q"], ["1"]))
+
+
+def test_filler_preference_scores_in_the_template_it_is_given(tok, monkeypatch):
+    from llmcourse.reward import trainer
+
+    seen = []
+
+    def fake_scores(model, tokenizer, prompts, responses, **kw):
+        seen.append((prompts[0], responses[0]))
+        return torch.tensor([float(len(r)) for r in responses])  # longer scores higher: filler always wins
+
+    monkeypatch.setattr(trainer, "score_texts", fake_scores)
+    assert reward.filler_preference(None, tok, 10, template="simple") == 1.0
+    (p_plain, r_plain), (p_pad, r_pad) = seen
+    assert p_plain == p_pad and p_plain.startswith("Instruction: ") and p_plain.endswith("Output:")
+    assert r_plain.startswith(" ") and r_pad == r_plain + tasks.FILLER * 3
+    seen.clear()
+    reward.filler_preference(None, tok, 10)  # default: Alpaca, as the notebooks' reward models
+    assert seen[0][0].startswith("Below is an instruction") and not seen[0][1].startswith(" ")
+
+
+@pytest.mark.slow
+def test_task_reward_model_recipe_learns_the_task_world(tmp_path, monkeypatch):
+    # the short version of bench/bench_reward.py --quality (520 steps → 97.3 %): 100 steps reach ≈ 88 %
+    base = models.base_model_path()
+    monkeypatch.setattr(models, "base_model_path", lambda progress=True: base)
+    monkeypatch.setattr(models, "cache_dir", lambda: tmp_path)  # the trained reward model goes here
+    cfg = reward.RewardConfig(max_steps=100, warmup_steps=10, eval_steps=100, logging_steps=50)
+    run = reward.train_task_reward_model(config=cfg, progress=False, cache=True)
+    assert run.metrics["template"] == "simple" and run.metrics["steps"] == 100
+    assert run.metrics["accuracy"] >= 0.75, run.metrics
+    assert 0.0 <= run.metrics["filler_preference"] <= 1.0
+    again = reward.train_task_reward_model(config=cfg, progress=False, cache=True)  # from the cache, not retrained
+    assert again.metrics == run.metrics and list(tmp_path.glob("reward-clean-*"))
