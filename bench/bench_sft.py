@@ -289,7 +289,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--padding-examples", type=int, default=2000)
     ap.add_argument("--quality-template", default="simple", choices=["alpaca", "simple"])
-    ap.add_argument("--quality-steps", type=int, default=850)
+    ap.add_argument("--quality-steps", type=int, default=700)
     ap.add_argument("--quality-batch-size", type=int, default=16)
     ap.add_argument("--quality-oversample", default="reverse=2,sort=2", help='e.g. "reverse=2,sort=2"; "" for none')
     ap.add_argument("--quality-lr", type=float, default=3e-3)

@@ -278,7 +278,7 @@ def test_filler_preference_scores_in_the_template_it_is_given(tok, monkeypatch):
 
 @pytest.mark.slow
 def test_task_reward_model_recipe_learns_the_task_world(tmp_path, monkeypatch):
-    # the short version of bench/bench_reward.py --quality (520 steps → 97.3 %): 100 steps reach ≈ 88 %
+    # the short version of bench/bench_reward.py --quality (440 steps → 96.7 %): 100 steps reach ≈ 88 %
     base = models.base_model_path()
     monkeypatch.setattr(models, "base_model_path", lambda progress=True: base)
     monkeypatch.setattr(models, "cache_dir", lambda: tmp_path)  # the trained reward model goes here
