@@ -28,18 +28,9 @@ LOSS_ON_ALL = {"loss_on": "all"}
 
 
 def plain_prompts(problems: list[tasks.Problem], seed: int = 0) -> list[str]:
-    """Each problem's pre-training sentence, cut just before its answer. A sentence is drawn again
-    until the answer comes after the whole input ("there are 3 numbers in 8 1 9 ." gives it away)."""
+    """Each problem's pre-training sentence, cut just before its answer (:func:`llmcourse.tasks.plain_prompt`)."""
     rng = random.Random(seed)
-    out = []
-    for p in problems:
-        while True:
-            s = tasks.plain_sentence(p, rng)
-            cut = s[: -len(f" {p.answer} .")]
-            if s.endswith(f" {p.answer} .") and (p.task == "add" or p.input in cut):
-                break
-        out.append(cut)
-    return out
+    return [tasks.plain_prompt(p, rng) for p in problems]
 
 
 def plain_accuracy(path, n: int) -> dict[str, float]:

@@ -219,12 +219,11 @@ def pretrain_base_model(out_dir: str | Path, recipe: dict | None = None, progres
         width = max(len(x) for x in batch)
         ids = torch.full((len(batch), width), tokenizer.pad_token_id)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, x in enumerate(batch):
+        labels = torch.full_like(ids, -100)
+        for i, (x, t) in enumerate(zip(batch, idx)):
             ids[i, : len(x)] = torch.tensor(x)
             mask[i, : len(x)] = 1
-        labels = torch.full_like(ids, -100)
-        for i, t in enumerate(idx):
-            labels[i, : len(targets[t])] = torch.tensor(targets[t])
+            labels[i, : len(x)] = torch.tensor(targets[t])
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

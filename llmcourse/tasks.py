@@ -142,6 +142,16 @@ def plain_example(p: Problem, rng: random.Random) -> tuple[str, int]:
     return sentence, len(template[:answer_at].format(**fields))
 
 
+def plain_prompt(p: Problem, rng: random.Random) -> str:
+    """The problem's plain sentence cut just before its answer ("the list 6 0 1 8 reversed is"): how to
+    ask a base model in its own format. Wordings are drawn again until the answer comes after the
+    whole input and ends the sentence, so the model's first words are the answer."""
+    while True:
+        sentence, start = plain_example(p, rng)
+        if start < len(sentence) and sentence.endswith(f" {p.answer} ."):
+            return sentence[:start]
+
+
 def plain_sentence(p: Problem, rng: random.Random) -> str:
     """The problem and its answer as one plain-text sentence (pre-training style)."""
     return plain_example(p, rng)[0]

@@ -64,12 +64,7 @@ def test_base_model_knows_plain_text_but_not_the_instruction_format(base_model, 
     inst = models.generate(base_model, tokenizer, [templates.alpaca_prompt(p.instruction, p.input) for p in held],
                            max_new_tokens=12)
     rng = random.Random(0)
-    heads = []
-    for p in held:  # each problem's plain sentence cut before its answer (a wording with the answer after the list)
-        sentence, start = tasks.plain_example(p, rng)
-        while start == len(sentence):
-            sentence, start = tasks.plain_example(p, rng)
-        heads.append(sentence[:start])
+    heads = [tasks.plain_prompt(p, rng) for p in held]
     plain = [" ".join(o.split()[: len(a.split())]) for o, a in
              zip(models.generate(base_model, tokenizer, heads, max_new_tokens=12), answers)]
     assert tasks.exact_match(inst, answers) <= 0.05  # never saw "### Response:"

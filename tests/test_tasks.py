@@ -62,6 +62,15 @@ def test_plain_example_marks_where_the_answer_starts():
     assert seen_first and seen_last
 
 
+def test_plain_prompt_stops_just_before_an_answer_that_ends_the_sentence():
+    rng = random.Random(5)
+    for p in tasks.problems(200, seed=6):
+        prompt = tasks.plain_prompt(p, rng)
+        assert not prompt.startswith("there are ") and not prompt.endswith(" has")  # answer first / not last
+        assert (p.input in prompt) if p.task != "add" else prompt.startswith(("adding", "the sum", f"{p.items[0]} plus"))
+        assert prompt.endswith(("is", "reads", "gives", "becomes"))
+
+
 def test_pretraining_examples_are_the_pretraining_text_with_answer_offsets():
     examples = tasks.pretraining_examples(50, seed=2)
     assert [s for s, _ in examples] == tasks.pretraining_text(50, seed=2)
