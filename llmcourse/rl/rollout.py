@@ -1,0 +1,136 @@
+r"""The model glue every RL stage shares (PPO, GRPO): prompts → left-padded ids → sampled responses →
+log-probs of the tokens taken.
+
+1. :func:`encode_prompts` + :func:`left_pad` — prompts become ids (BOS prepended) padded on the
+   **left**, so every row's last prompt token sits in the same column and generation continues right
+   after it;
+2. :func:`sample_responses` — ``model.generate`` samples with plain temperature sampling
+   (``top_k=0``, ``top_p=1``: the policy whose log-probs RL uses is exactly the distribution
+   sampled from), then :func:`~llmcourse.rl.functional.truncate_after_eos` cuts each response after
+   its first EOS and builds the response mask;
+3. :func:`join` — prompt + response as one (B, P + T) batch with ``position_ids`` that follow the
+   attention mask (left padding would otherwise shift every position);
+4. :func:`response_logits` / :func:`response_logprobs` — the logits that predicted each response
+   token and $\log\pi(a_t\mid s_t)$ (temperature-scaled).
+
+Column $t$ of every (B, T) tensor refers to response token $a_t$: ``logprobs[:, t]`` is
+$\log\pi(a_t\mid s_t)$, computed from the logits at position $P - 1 + t$ of the joined sequence (the
+position that *predicted* $a_t$). PPO adds values and reward-model scores
+(:mod:`llmcourse.ppo.rollout`); GRPO adds groups and reward functions (:mod:`llmcourse.grpo.trainer`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from llmcourse.rl import functional as F
+
+__all__ = ["encode_prompts", "left_pad", "position_ids_from_mask", "join", "sample_responses", "response_logits",
+           "response_logprobs"]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def encode_prompts(tokenizer, prompts: Sequence[str], add_bos: bool = True) -> list[list[int]]:
+    """Token ids of each prompt, with the tokenizer's BOS prepended once (as in SFT and ``models.generate``).
+
+    Empty prompts are refused: with nothing to condition on, the "state" of the first action is
+    undefined and the reward model cannot judge an answer to no question.
+    """
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, got a single string; wrap it: [prompt]")
+    out = []
+    bos = tokenizer.bos_token_id if add_bos else None
+    for i, p in enumerate(prompts):
+        if not isinstance(p, str):
+            raise TypeError(f"prompts[{i}] is {type(p).__name__}, expected str (the formatted prompt text)")
+        if not p.strip():
+            raise ValueError(f"prompts[{i}] is empty; every RL prompt needs text to respond to")
+        ids = tokenizer(p, add_special_tokens=False)["input_ids"]
+        if bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        out.append(ids)
+    return out
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device=None):
+    """Pad on the left to the longest sequence. Returns ``(ids, mask)``, both (B, P) long."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        if len(s):
+            ids[i, width - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
+    r"""Positions that count real tokens only: $p_j = \sum_{i \le j} m_i - 1$ (0 on left padding),
+    the same rule ``generate`` uses, so a left-padded row gets the positions it would have alone.
+    Shapes: (B, L) -> (B, L)."""
+    return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
+def join(query_ids, query_mask, response_ids, response_mask):
+    """Prompt + response as one batch: ``(input_ids, attention_mask, position_ids)``, each (B, P + T)."""
+    input_ids = torch.cat([query_ids, response_ids], dim=1)
+    attention_mask = torch.cat([query_mask, response_mask], dim=1).long()
+    return input_ids, attention_mask, position_ids_from_mask(attention_mask)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@torch.no_grad()
+def sample_responses(model, tokenizer, query_ids, query_mask, *, response_length: int, temperature: float = 1.0,
+                     seed: int = 0, do_sample: bool = True):
+    r"""Sample one response per prompt, $a_t \sim \mathrm{softmax}(z_t/\tau)$ — no top-k, no top-p —
+    and cut it after its first EOS (``do_sample=False``: greedy decoding, for evaluation).
+
+    ``generate`` draws from the global RNG, so it runs inside ``torch.random.fork_rng`` seeded with
+    ``seed``: the caller's random state is untouched and the same seed gives the same responses.
+    Returns ``(response_ids, response_mask, has_eos)`` with ``T = response_length`` columns.
+    """
+    sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
+    devices = [query_ids.device] if query_ids.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        out = model.generate(
+            input_ids=query_ids, attention_mask=query_mask, max_new_tokens=response_length,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling,
+        )
+    response = out[:, query_ids.shape[1]:]
+    if response.shape[1] < response_length:  # every row stopped early: pad to a fixed width
+        pad = torch.full((response.shape[0], response_length - response.shape[1]), tokenizer.pad_token_id,
+                         dtype=response.dtype, device=response.device)
+        response = torch.cat([response, pad], dim=1)
+    return F.truncate_after_eos(response, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def response_logits(model, query_ids, query_mask, response_ids, response_mask) -> torch.Tensor:
+    r"""Logits that predicted each response token: position $P - 1 + t$ of the joined sequence for
+    $a_t$. Only the last $T + 1$ positions go through the LM head (``logits_to_keep``).
+    Shapes: query (B, P), response (B, T) -> (B, T, V)."""
+    input_ids, attention_mask, position_ids = join(query_ids, query_mask, response_ids, response_mask)
+    T = response_ids.shape[1]
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                logits_to_keep=T + 1, use_cache=False)
+    return out.logits[:, :-1, :]
+
+
+def response_logprobs(model, query_ids, query_mask, response_ids, response_mask, temperature: float,
+                      with_entropy: bool = False):
+    r"""$\log\pi(a_t \mid s_t)$ for every response token (temperature-scaled), shape (B, T);
+    with ``with_entropy=True`` also the per-position entropy (B, T)."""
+    logits = response_logits(model, query_ids, query_mask, response_ids, response_mask)
+    logp = F.logprobs_from_logits(logits, response_ids, temperature)
+    if with_entropy:
+        return logp, F.entropy_from_logits(logits, temperature)
+    return logp
