@@ -1,0 +1,128 @@
+"""Course layout and release build on nbgrader's own API: find the course, list assignments, generate
+``notebooks/`` from ``solutions/`` and check they are in sync.
+
+Layout (see ``nbgrader_config.py``)::
+
+    solutions/<NN_topic>/<topic>.ipynb   nbgrader *source* notebooks (answers, hidden tests)
+    notebooks/<NN_topic>/<topic>.ipynb   *release* notebooks, generated from solutions/
+
+Nothing here re-implements nbgrader: we set up a course directory and call
+``NbGraderAPI.generate_assignment``. Two traps handled here: nbgrader shells out to ``alembic`` when it
+creates a gradebook (so this environment's ``bin/`` goes on PATH), and every run uses its own gradebook
+file so a build never leaves ``gradebook.db`` behind in the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+COURSE_ID = "llmcourse"
+SOURCE_DIR = "solutions"
+RELEASE_DIR = "notebooks"
+
+
+class CourseError(ValueError):
+    """A course folder, assignment or submission is not what nbgrader needs; the message says the fix."""
+
+
+def find_course_root(start: str | Path | None = None) -> Path:
+    """The folder holding ``nbgrader_config.py`` and ``solutions/`` (this checkout by default)."""
+    here = Path(start or Path.cwd()).resolve()
+    for p in [here, *here.parents]:
+        if (p / "nbgrader_config.py").is_file() and (p / SOURCE_DIR).is_dir():
+            return p
+    raise CourseError(
+        f"{here}: not an nbgrader course (no nbgrader_config.py with a {SOURCE_DIR}/ folder here or above); "
+        "run from the llmcourse checkout or pass --course DIR"
+    )
+
+
+def list_assignments(root: Path) -> list[str]:
+    """Assignment ids = the folders of ``solutions/`` that hold a notebook, in course order."""
+    src = root / SOURCE_DIR
+    return sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+@contextlib.contextmanager
+def _env_for_nbgrader():
+    """nbgrader's gradebook creation runs ``alembic``: make this interpreter's bin/ visible."""
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def _api(root: Path, db_path: Path, *, release_dir: str | Path = RELEASE_DIR, timeout: int = 600,
+         extra: dict | None = None):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.source_directory = SOURCE_DIR
+    c.CourseDirectory.release_directory = str(release_dir)
+    c.CourseDirectory.db_url = f"sqlite:///{db_path}"
+    c.Execute.timeout = timeout
+    c.Execute.interrupt_on_timeout = True
+    c.Execute.allow_errors = True
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    for key, value in (extra or {}).items():
+        section, name = key.split(".")
+        setattr(getattr(c, section), name, value)
+    coursedir = CourseDirectory(config=c)
+    return NbGraderAPI(coursedir, config=c)
+
+
+def _require_ok(result: dict, what: str) -> None:
+    if not result.get("success", False):
+        raise CourseError(f"nbgrader {what} failed:\n{result.get('error') or ''}\n{result.get('log') or ''}".strip())
+
+
+def build(root: Path | None = None, *, release_dir: Path | None = None, assignments: list[str] | None = None) -> list[Path]:
+    """Generate release notebooks from ``solutions/`` with nbgrader (overwrites generated files only).
+
+    ``release_dir`` defaults to ``notebooks/``; the sync test builds into a temporary folder instead.
+    Returns the paths of the generated notebooks.
+    """
+    root = root or find_course_root()
+    assignments = assignments or list_assignments(root)
+    release = Path(release_dir) if release_dir else root / RELEASE_DIR
+    out: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp, _env_for_nbgrader():
+        api = _api(root, Path(tmp) / "gradebook.db", release_dir=release)
+        for a in assignments:
+            if not (root / SOURCE_DIR / a).is_dir():
+                raise CourseError(f"{root / SOURCE_DIR / a}: no such assignment (have: {list_assignments(root)})")
+            _require_ok(api.generate_assignment(a, force=True, create=True), f"generate_assignment {a}")
+            out += sorted((release / a).glob("*.ipynb"))
+    return out
+
+
+def release_diff(root: Path | None = None) -> list[str]:
+    """Differences between ``notebooks/`` and what nbgrader generates from ``solutions/`` now."""
+    root = root or find_course_root()
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "release"
+        build(root, release_dir=fresh)
+        have = {p.relative_to(root / RELEASE_DIR) for p in (root / RELEASE_DIR).rglob("*.ipynb")
+                if ".ipynb_checkpoints" not in p.parts}
+        want = {p.relative_to(fresh) for p in fresh.rglob("*.ipynb")}
+        problems += [f"notebooks/{p}: missing (run `llmcourse course build`)" for p in sorted(want - have)]
+        problems += [f"notebooks/{p}: has no source in solutions/" for p in sorted(have - want)]
+        for p in sorted(want & have):
+            a = json.loads((fresh / p).read_text(encoding="utf-8"))
+            b = json.loads((root / RELEASE_DIR / p).read_text(encoding="utf-8"))
+            if a != b:
+                problems.append(f"notebooks/{p}: differs from what nbgrader generates from solutions/ (run `llmcourse course build`)")
+    return problems
