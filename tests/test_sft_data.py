@@ -140,8 +140,10 @@ def test_chat_messages_must_be_a_list():
         examples_from_records([{"messages": "hello"}])
 
 
-def test_chat_content_must_be_a_string():
-    with pytest.raises(RecordError, match=r"messages\[0\]: field 'content' must be a string, got list"):
+def test_chat_content_must_be_a_string_or_text_parts():
+    with pytest.raises(RecordError, match=r"messages\[0\]: field 'content' must be a string, got int"):
+        examples_from_records([{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "b"}]}])
+    with pytest.raises(RecordError, match=r"messages\[0\]: content\[0\] is str; a content part is an object"):
         examples_from_records([{"messages": [{"role": "user", "content": ["a"]}, {"role": "assistant", "content": "b"}]}])
 
 

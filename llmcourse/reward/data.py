@@ -2,8 +2,9 @@ r"""Preference data: pair records, rankings turned into pairs, tokenisation, bat
 
 * A **pair record** is ``{"prompt", "chosen", "rejected"}`` (optional ``"margin"``: a number, larger
   for clearer preferences; optional ``"group"``: pairs with the same group are batched together).
-  Read from JSON / JSONL with :func:`load_preference_pairs`; every problem raises
-  :class:`~llmcourse.records.RecordError` naming file:line (or index) and field.
+  Read files with :func:`llmcourse.preferences.load_preference_pairs` (re-exported here): it also
+  reads TRL's conversational shapes, HH-RLHF implicit-prompt pairs and UltraFeedback; every problem
+  raises :class:`~llmcourse.records.RecordError` naming file:line (or index) and field.
 * A **ranking record** is ``{"prompt", "responses": [...], "ranks": [...]}`` (rank 1 = best; equal
   ranks = a tie; ``ranks`` omitted = responses listed best first). InstructGPT (Ouyang et al., 2022)
   turns a ranking of $K$ responses into all $\binom{K}{2} = K(K-1)/2$ pairs and keeps one prompt's
@@ -24,48 +25,13 @@ from typing import Any, Sequence
 
 import torch
 
+from llmcourse.preferences import load_preference_pairs, validate_pair  # noqa: F401 — the reader lives there
 from llmcourse.records import RecordError, read_records, require_str
 
-PAIR_HINT = "each preference record needs 'prompt', 'chosen' and 'rejected' strings"
 TIES = ("skip", "error")
 
 
 # --------------------------------------------------------------------------- pair records
-
-
-def _optional_number(rec: dict, field: str, where: str) -> float | None:
-    if field not in rec or rec[field] is None:
-        return None
-    value = rec[field]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecordError(f"{where}: field {field!r} must be a number, got {type(value).__name__} ({value!r:.40})")
-    if not math.isfinite(value):
-        raise RecordError(f"{where}: field {field!r} is {value}; it must be a finite number")
-    return float(value)
-
-
-def validate_pair(rec: dict[str, Any], where: str = "pair") -> dict[str, Any]:
-    """A checked copy of one pair record: ``prompt`` (may be empty, e.g. when the conversation is
-    inside the responses), non-empty ``chosen`` and ``rejected`` that differ, optional ``margin``
-    and ``group``. Raises :class:`RecordError` naming ``where`` and the field."""
-    if not isinstance(rec, dict):
-        raise RecordError(f"{where}: record is {type(rec).__name__}; expected a dict with 'prompt', 'chosen', 'rejected'")
-    prompt = require_str(rec, "prompt", where, allow_empty=True, hint=PAIR_HINT)
-    chosen = require_str(rec, "chosen", where, hint=PAIR_HINT)
-    rejected = require_str(rec, "rejected", where, hint=PAIR_HINT)
-    if chosen == rejected:
-        raise RecordError(f"{where}: 'chosen' and 'rejected' are identical ({chosen!r:.60}); such a pair carries no "
-                          "preference (its loss is the constant log 2). Drop the record or fix its label")
-    out: dict[str, Any] = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
-    margin = _optional_number(rec, "margin", where)
-    if margin is not None:
-        out["margin"] = margin
-    if rec.get("group") is not None:
-        group = rec["group"]
-        if isinstance(group, bool) or not isinstance(group, (int, str)):
-            raise RecordError(f"{where}: field 'group' must be an int or string, got {type(group).__name__}")
-        out["group"] = group
-    return out
 
 
 def validate_pairs(pairs: Sequence[dict[str, Any]], name: str = "pairs") -> list[dict[str, Any]]:
@@ -80,17 +46,6 @@ def validate_pairs(pairs: Sequence[dict[str, Any]], name: str = "pairs") -> list
         first = next(i for i, p in enumerate(out) if "margin" not in p)
         raise RecordError(f"{name}[{first}]: has no 'margin' while other pairs do; give every pair a margin "
                           "(0 for 'no margin') or none of them")
-    return out
-
-
-def load_preference_pairs(path) -> list[dict[str, Any]]:
-    """Read and validate pair records from a ``.json`` array or ``.jsonl`` file."""
-    located = read_records(path)
-    out = [validate_pair(loc.record, loc.where) for loc in located]
-    margins = sum("margin" in p for p in out)
-    if 0 < margins < len(out):
-        first = next(loc.where for loc, p in zip(located, out) if "margin" not in p)
-        raise RecordError(f"{first}: has no 'margin' while other records do; give every record a margin or none")
     return out
 
 

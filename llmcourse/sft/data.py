@@ -10,7 +10,8 @@ format               fields                                                     
                      ``category`` (optional)
 ``openorca``         ``system_prompt`` (optional), ``question``, ``response``        Open-Orca/OpenOrca
 ``prompt_completion`` ``prompt``, ``completion`` — or the seed's ``input``/``output``  TRL, OpenAI fine-tuning
-``chat``             ``messages``: ``[{"role", "content"}, ...]``                    most chat datasets
+``chat``             ``messages``: ``[{"role", "content"}, ...]`` (content a string   most chat datasets,
+                     or OpenAI text parts ``[{"type": "text", "text"}]``)            OpenAI fine-tuning
 ``sharegpt``         ``conversations``: ``[{"from", "value"}, ...]`` (converted)     ShareGPT, Vicuna
 ===================  ============================================================  ======================
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from llmcourse import templates
+from llmcourse.messages import CHAT_ROLES, SHAREGPT_ROLES, parse_turns
 from llmcourse.records import Located, RecordError, read_records, require_str
 
 __all__ = ["Example", "FORMATS", "TEMPLATES", "detect_format", "parse_record", "load_examples",
@@ -37,10 +39,6 @@ __all__ = ["Example", "FORMATS", "TEMPLATES", "detect_format", "parse_record", "
 
 FORMATS = ("alpaca", "dolly", "openorca", "prompt_completion", "chat", "sharegpt")
 TEMPLATES = ("alpaca", "simple", "chat")
-ROLES = ("system", "user", "assistant")
-# ShareGPT's speaker names → chat roles
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
-                  "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"}
 
 
 @dataclass(frozen=True)
@@ -95,40 +93,6 @@ def detect_format(record: dict[str, Any], where: str = "record") -> str:
         "chat (messages: [{role, content}]), sharegpt (conversations: [{from, value}])")
 
 
-def _turns(raw: Any, where: str, field: str, role_key: str, text_key: str,
-           role_map: dict[str, str]) -> list[tuple[str, str]]:
-    if not isinstance(raw, list):
-        raise RecordError(f"{where}: field {field!r} must be a list of turns, got {type(raw).__name__}")
-    if not raw:
-        raise RecordError(f"{where}: field {field!r} is an empty list; a conversation needs at least "
-                          "a user turn and an assistant turn")
-    out = []
-    for i, turn in enumerate(raw):
-        at = f"{where}: {field}[{i}]"
-        if not isinstance(turn, dict):
-            raise RecordError(f"{at} is {type(turn).__name__}; expected an object with {role_key!r} and {text_key!r}")
-        speaker = turn.get(role_key)
-        if not isinstance(speaker, str) or speaker.lower() not in role_map:
-            raise RecordError(f"{at}: {role_key!r} is {speaker!r}; expected one of {sorted(set(role_map))}")
-        role = role_map[speaker.lower()]
-        text = require_str(turn, text_key, at, allow_empty=role != "assistant",
-                           hint="an empty assistant turn gives the model nothing to learn")
-        out.append((role, text))
-    for i, (role, _) in enumerate(out):
-        if role == "system" and i != 0:
-            raise RecordError(f"{where}: {field}[{i}] is a system turn; only the first turn may be 'system'")
-    body = out[1:] if out[0][0] == "system" else out
-    for i, (role, _) in enumerate(body):
-        want = "user" if i % 2 == 0 else "assistant"
-        if role != want:
-            idx = i + (len(out) - len(body))
-            raise RecordError(f"{where}: {field}[{idx}] has role {role!r} where {want!r} was expected; "
-                              "turns must alternate user, assistant, user, ... (after an optional system turn)")
-    if not body or body[-1][0] != "assistant":
-        raise RecordError(f"{where}: field {field!r} must end with an assistant turn (the response to learn)")
-    return out
-
-
 def parse_record(record: dict[str, Any], where: str = "record", format: str = "auto") -> Example:
     """Validate one record of the given format (``"auto"``: detect it) and return an :class:`Example`."""
     fmt = detect_format(record, where) if format == "auto" else format
@@ -160,11 +124,11 @@ def parse_record(record: dict[str, Any], where: str = "record", format: str = "a
     if fmt == "chat":
         if "messages" not in record:
             raise RecordError(f"{where}: missing field 'messages' (found {sorted(record)})")
-        turns = _turns(record["messages"], where, "messages", "role", "content", {r: r for r in ROLES})
+        turns = parse_turns(record["messages"], where, "messages", "role", "content", CHAT_ROLES)
     else:
         if "conversations" not in record:
             raise RecordError(f"{where}: missing field 'conversations' (found {sorted(record)})")
-        turns = _turns(record["conversations"], where, "conversations", "from", "value", SHAREGPT_ROLES)
+        turns = parse_turns(record["conversations"], where, "conversations", "from", "value", SHAREGPT_ROLES)
     system = turns[0][1] if turns[0][0] == "system" else ""
     body = turns[1:] if system or turns[0][0] == "system" else turns
     return Example(instruction=body[-2][1], output=body[-1][1], system=system, history=tuple(body[:-2]),
