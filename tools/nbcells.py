@@ -1,8 +1,9 @@
-"""Authoring helpers for the course's nbgrader source notebooks (``solutions/``).
+"""The nbgrader cell roles: one function per role sets a cell's nbgrader metadata.
 
-A notebook is written as a list of cells in a small script (or edited in JupyterLab with the
-nbgrader "Create Assignment" toolbar — both produce the same metadata). These helpers set the
-nbgrader cell metadata correctly so an author doesn't have to remember it:
+Notebooks are not written with these by hand any more: each has a source in ``tools/notebooks/``
+(jupytext percent format, see ``tools/nbsource.py`` and ``docs/authoring.md``) whose header keys are
+expanded by these functions. The test fixtures (``tests/grading_helpers.py``) build small notebooks
+with them directly.
 
 =================  =========================================  ==============================
 helper             nbgrader role                              metadata
@@ -13,13 +14,6 @@ helper             nbgrader role                              metadata
 ``tests``          autograder tests (``points``)              grade + locked + points
 ``manual``         manually graded answer (markdown)          solution + grade + points
 =================  =========================================  ==============================
-
-Usage::
-
-    from tools.nbcells import md, code, solution, tests, manual, readonly, write_notebook
-    write_notebook("solutions/02_reward_model/reward_model.ipynb", [md("# ..."), ...])
-
-then ``llmcourse course build`` regenerates ``notebooks/`` from ``solutions/``.
 """
 
 from __future__ import annotations
@@ -88,8 +82,8 @@ def manual(answer_md: str, grade_id: str, points: float) -> nbformat.NotebookNod
     return cell
 
 
-def write_notebook(path: str | Path, cells: list) -> Path:
-    """Write a source notebook (no outputs, python3 kernel, deterministic cell ids)."""
+def make_notebook(cells: list) -> nbformat.NotebookNode:
+    """A source notebook (no outputs, python3 kernel, deterministic cell ids), validated."""
     nb = new_notebook(cells=cells)
     nb.metadata.update({
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
@@ -103,8 +97,14 @@ def write_notebook(path: str | Path, cells: list) -> Path:
         cell.id = base if seen[base] == 1 else f"{base}-{seen[base]}"
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    nbformat.validate(nb)
+    return nb
+
+
+def write_notebook(path: str | Path, cells: list) -> Path:
+    """Write :func:`make_notebook` of ``cells`` to ``path``."""
+    nb = make_notebook(cells)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.validate(nb)
     nbformat.write(nb, path)
     return path
