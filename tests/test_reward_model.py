@@ -97,6 +97,45 @@ def test_shared_prompt_scores_and_gradients_equal_full_sequences(tok, rm):
     torch.testing.assert_close(gb, ga, atol=1e-5, rtol=1e-4)
 
 
+def _tiny_gpt2_rm(tok):
+    from transformers import AutoModelForSequenceClassification, GPT2Config
+
+    cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=64, num_labels=1,
+                     pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    return AutoModelForSequenceClassification.from_config(cfg).eval()
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_shared_prompt_stays_on_with_the_installed_transformers(tok, rm, family):
+    # transformers 5.25 renamed the backbone's `past_key_values` argument to `cache`: the speed-up was
+    # silently off. This fails if a future rename turns it off again, or if it warns (stderr zeroes a cell).
+    import warnings
+
+    model = rm if family == "llama" else _tiny_gpt2_rm(tok)
+    assert reward.supports_shared_prompt(model), f"shared-prompt scoring is off for {type(model.base_model).__name__}"
+    pairs = [{"prompt": p, "chosen": r, "rejected": r + " 5"} for p, r in SEQS_TEXT]
+    ds = reward.PreferenceDataset(pairs, tok, 64)
+    shared = reward.PreferenceCollator(tok.pad_token_id, share_prompt=True)(ds.examples)
+    full = reward.PreferenceCollator(tok.pad_token_id)(ds.examples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = reward.reward_scores_shared_prompt(model, shared["prompt_ids"], shared["prompt_mask"], shared["input_ids"],
+                                               shared["attention_mask"])
+    torch.testing.assert_close(b, reward.reward_scores(model, full["input_ids"], full["attention_mask"]),
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_trainer_takes_the_shared_prompt_path(tok, monkeypatch):
+    from llmcourse.reward import model as reward_model
+
+    calls = []
+    real = reward_model.reward_scores_shared_prompt
+    monkeypatch.setattr(reward_model, "reward_scores_shared_prompt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    reward.train_reward_model(_tiny_rm(tok), tok, _pairs(8, 0), reward.RewardConfig(max_steps=2, logging_steps=1,
+                              per_device_train_batch_size=4), progress=False)
+    assert len(calls) >= 2, "train_reward_model scored whole sequences: share_prompt=True had no effect"
+
+
 def test_trainer_gives_the_same_losses_with_and_without_prompt_sharing(tok):
     losses = []
     for share in (True, False):

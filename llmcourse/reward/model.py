@@ -105,10 +105,16 @@ def reward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return pick(token_rewards(model, input_ids, attention_mask), attention_mask)
 
 
+def _cache_argument(backbone: nn.Module) -> str | None:
+    """The name under which the backbone's ``forward`` takes a key/value cache: ``cache`` (transformers
+    ≥ 5.25, where ``past_key_values`` is deprecated) or ``past_key_values`` (earlier); ``None`` when neither."""
+    return next((name for name in ("cache", "past_key_values") if _accepts(backbone, name)), None)
+
+
 def supports_shared_prompt(model) -> bool:
     """True when the model has a per-token ``score`` head and a backbone that takes a key/value cache
     (decoder-only Hugging Face models: Llama, Mistral, Qwen, GPT-2, …)."""
-    return _score_head(model) is not None and _accepts(model.base_model, "past_key_values")
+    return _score_head(model) is not None and _cache_argument(model.base_model) is not None
 
 
 def reward_scores_shared_prompt(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
@@ -131,13 +137,17 @@ def reward_scores_shared_prompt(model, prompt_ids: torch.Tensor, prompt_mask: to
         raise ValueError(f"{response_ids.shape[0]} response rows for {b} prompts; expected a multiple (k rows per prompt)")
     backbone, head = model.base_model, _score_head(model)
     prompt_pos = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=prompt_pos,
-                     use_cache=True).past_key_values
+    cache_arg = _cache_argument(backbone)
+    if cache_arg is None:
+        raise ValueError(f"{type(backbone).__name__}.forward takes no key/value cache (neither `cache` nor "
+                         "`past_key_values`); score whole sequences with reward_scores instead")
+    out = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=prompt_pos, use_cache=True)
+    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
     cache.batch_select_indices(torch.arange(b, device=prompt_ids.device).repeat(k))
     full_mask = torch.cat([prompt_mask.repeat(k, 1), response_mask], dim=1)
     positions = (full_mask.long().cumsum(-1) - 1).clamp(min=0)[:, prompt_ids.shape[1]:]
     hidden = backbone(input_ids=response_ids, attention_mask=full_mask, position_ids=positions,
-                      past_key_values=cache, use_cache=True).last_hidden_state
+                      use_cache=True, **{cache_arg: cache}).last_hidden_state
     return pick(head(hidden).squeeze(-1).float(), response_mask)
 
 
