@@ -1,0 +1,435 @@
+r"""GRPO, the trainer: :func:`train_grpo` reads top to bottom like one step of the algorithm.
+
+Every step:
+
+1. **generate** — draw ``generation_batch_size / num_generations`` prompts, repeat each
+   ``num_generations`` ($G$) times (a group, contiguous rows) and sample one completion per row
+   with the shared RL layer (:mod:`llmcourse.rl.rollout`: left padding, temperature sampling, cut
+   after EOS, position ids from the mask);
+2. **reward** — decode the completions and score them with the reward functions
+   (:mod:`llmcourse.grpo.rewards`, TRL's ``reward_fn(prompts, completions, **columns)``), summed
+   with ``reward_weights``;
+3. **advantages** — group-normalised (:func:`~llmcourse.grpo.functional.group_advantages`);
+4. **optimise** — ``num_iterations`` passes over the batch; each pass is ``steps_per_generation``
+   optimizer steps, each accumulating gradients over micro-batches of
+   ``per_device_train_batch_size`` completions. The loss of a micro-batch is normalised by the
+   totals of its optimizer step's window (sequences and tokens), so the accumulated gradient is the
+   whole window's whatever the micro-batch size (:func:`~llmcourse.grpo.functional.grpo_loss`).
+   With more than one optimizer step per batch the importance ratio $\rho = \pi_\theta/\pi_{\text{old}}$
+   is measured against the log-probs taken right after generation.
+
+The exercise functions of notebook 08 plug in (``advantages_fn``, ``loss_fn``): a student's
+implementation then trains the real model. Field names follow TRL's ``GRPOConfig``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from llmcourse import tasks, training
+from llmcourse.grpo import functional as G
+from llmcourse.grpo import rewards as RW
+from llmcourse.rl import functional as F
+from llmcourse.rl import rollout as R
+
+__all__ = ["GRPOConfig", "GRPOBatch", "train_grpo", "generate_batch", "grpo_update", "evaluate"]
+
+
+@dataclass
+class GRPOConfig:
+    """Settings of :func:`train_grpo`; names and defaults follow TRL's ``GRPOConfig`` where TRL has the concept."""
+
+    learning_rate: float = 1e-5
+    """AdamW learning rate (constant). TRL: 1e-6 for real models; the embedded tiny model wants ~1e-4."""
+    max_steps: int = 20
+    """GRPO steps (one generated batch and its optimisation each)."""
+    num_generations: int = 8
+    """G, completions per prompt (TRL: 8)."""
+    generation_batch_size: int = 64
+    """Completions generated per step per process (a multiple of ``num_generations``)."""
+    per_device_train_batch_size: int = 16
+    """Completions per micro-batch (one forward/backward); micro-batches of one optimizer step are
+    accumulated. Changes memory and speed, never the loss or the gradient."""
+    steps_per_generation: int = 1
+    """Optimizer steps per pass over a generated batch (it is split into this many windows)."""
+    num_iterations: int = 1
+    """μ, passes over each generated batch (TRL: 1). Above 1 the policy moves away from the one that
+    sampled, and the importance ratio and clipping matter."""
+    loss_type: str = "dapo"
+    """Reduction of the token losses: ``grpo``, ``dr_grpo``, ``bnpo`` or ``dapo`` (TRL's default)."""
+    epsilon: float = 0.2
+    """ε, the lower clip (and the upper one unless ``epsilon_high`` is set)."""
+    epsilon_high: float | None = None
+    """Upper clip ε_high (DAPO's clip-higher: 0.28); None: = ``epsilon``."""
+    beta: float = 0.0
+    """Weight of the k3 KL to the reference model (TRL: 0.0, no reference model is loaded)."""
+    scale_rewards: str = "group"
+    """Advantage scaling: ``group`` (divide by the group's std), ``batch`` or ``none`` (Dr. GRPO)."""
+    max_completion_length: int = 16
+    """Maximum new tokens per completion (also the ``dr_grpo`` normaliser L_max)."""
+    temperature: float = 1.0
+    """Sampling temperature; every log-prob uses logits / temperature."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping (global L2 norm)."""
+    reward_weights: list[float] | None = None
+    """Weight of each reward function (None: all 1)."""
+    eval_steps: int = 5
+    """Evaluate (greedy decoding, exact match per task) every this many steps, and before the first
+    and after the last; 0 = only before and after."""
+    logging_steps: int = 1
+    """Append a history entry every this many steps."""
+    seed: int = 0
+    """Seeds prompt order and generation (no global RNG is touched)."""
+    mixed_precision: str = "auto"
+    """Passed to :func:`llmcourse.training.make_accelerator` (bf16 on CUDA, fp32 on CPU)."""
+    progress: bool = True
+    """Show a tqdm bar (main process only)."""
+    max_seconds: float | None = None
+    """Stop after the step that crosses this many seconds of training (evaluation excluded)."""
+
+    def __post_init__(self):
+        def positive(name, integer=False):
+            v = getattr(self, name)
+            if integer and (not isinstance(v, int) or isinstance(v, bool)):
+                raise TypeError(f"GRPOConfig.{name} must be an int, got {v!r}")
+            if not v > 0:
+                raise ValueError(f"GRPOConfig.{name} must be > 0, got {v!r}")
+
+        for name in ("max_steps", "num_generations", "generation_batch_size", "per_device_train_batch_size",
+                     "steps_per_generation", "num_iterations", "max_completion_length", "logging_steps"):
+            positive(name, integer=True)
+        for name in ("learning_rate", "max_grad_norm", "temperature", "epsilon"):
+            positive(name)
+        if self.num_generations < 2:
+            raise ValueError("GRPOConfig.num_generations must be >= 2: a group of one has no relative advantage")
+        if self.generation_batch_size % self.num_generations:
+            raise ValueError(f"GRPOConfig.generation_batch_size={self.generation_batch_size} is not a multiple of "
+                             f"num_generations={self.num_generations}")
+        window, rest = divmod(self.generation_batch_size, self.steps_per_generation)
+        if rest or window % self.per_device_train_batch_size:
+            raise ValueError(f"GRPOConfig: generation_batch_size={self.generation_batch_size} must split into "
+                             f"steps_per_generation={self.steps_per_generation} windows of a multiple of "
+                             f"per_device_train_batch_size={self.per_device_train_batch_size} completions")
+        if self.loss_type not in G.LOSS_TYPES:
+            raise ValueError(f"GRPOConfig.loss_type must be one of {G.LOSS_TYPES}, got {self.loss_type!r}")
+        if self.scale_rewards not in G.SCALE_REWARDS:
+            raise ValueError(f"GRPOConfig.scale_rewards must be one of {G.SCALE_REWARDS}, got {self.scale_rewards!r}")
+        if self.epsilon_high is not None and not self.epsilon_high > 0:
+            raise ValueError(f"GRPOConfig.epsilon_high must be > 0 or None, got {self.epsilon_high}")
+        if self.beta < 0:
+            raise ValueError(f"GRPOConfig.beta must be >= 0 (0: no KL term), got {self.beta}")
+        if self.eval_steps < 0:
+            raise ValueError(f"GRPOConfig.eval_steps must be >= 0, got {self.eval_steps}")
+
+    @property
+    def on_policy(self) -> bool:
+        """One optimizer step per generated batch: π_θ = π_old when the loss is computed."""
+        return self.num_iterations == 1 and self.steps_per_generation == 1
+
+
+@dataclass
+class GRPOBatch:
+    """One generated batch: ``B`` completions in groups of G contiguous rows."""
+
+    query_ids: torch.Tensor  # (B, P) left-padded prompt ids
+    query_mask: torch.Tensor  # (B, P)
+    completion_ids: torch.Tensor  # (B, T) cut after the first EOS
+    completion_mask: torch.Tensor  # (B, T) 1 on completion tokens, EOS included
+    has_eos: torch.Tensor  # (B,) bool
+    rewards: torch.Tensor  # (B,) weighted sum of the reward functions
+    rewards_per_func: torch.Tensor  # (B, n_funcs)
+    advantages: torch.Tensor  # (B,)
+    old_logprobs: torch.Tensor | None = None  # (B, T) log π_old, None when on-policy (then = the update's, detached)
+    ref_logprobs: torch.Tensor | None = None  # (B, T) log π_ref, only when beta > 0
+    prompts: list[str] = field(default_factory=list)
+    completions: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.query_ids.shape[0]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _check_rows(rows, what: str) -> list[dict]:
+    if isinstance(rows, (str, Mapping)) or not isinstance(rows, Sequence):
+        raise TypeError(f"{what} must be a list of {{'prompt': ..., <columns>}} dicts")
+    out = []
+    for i, r in enumerate(rows):
+        if isinstance(r, str):
+            r = {"prompt": r}
+        if not isinstance(r, Mapping) or not isinstance(r.get("prompt"), str) or not r["prompt"].strip():
+            raise ValueError(f"{what}[{i}] must be a dict with a non-empty string 'prompt' (got {r!r})")
+        out.append(dict(r))
+    if not out:
+        raise ValueError(f"{what} is empty")
+    keys = set(out[0])
+    for i, r in enumerate(out):
+        if set(r) != keys:
+            raise ValueError(f"{what}[{i}] has columns {sorted(r)} but {what}[0] has {sorted(keys)}; every row needs "
+                             "the same columns (they are passed to the reward functions)")
+    return out
+
+
+def _completions_text(tokenizer, ids: torch.Tensor, mask: torch.Tensor) -> list[str]:
+    return tokenizer.batch_decode(ids.masked_fill(mask == 0, tokenizer.pad_token_id), skip_special_tokens=True)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@torch.no_grad()
+def generate_batch(policy, tokenizer, rows: Sequence[Mapping], config: GRPOConfig, *, seed: int, ref_model=None,
+                   reward_funcs: Sequence = ("exact_match",), advantages_fn: Callable | None = None) -> GRPOBatch:
+    """Steps 1–3 of a GRPO step for ``rows`` (one dict per prompt): G completions each, their rewards
+    and group-normalised advantages, and π_old / π_ref log-probs when the update needs them."""
+    device = next(policy.parameters()).device
+    G_ = config.num_generations
+    prompts = [r["prompt"] for r in rows for _ in range(G_)]
+    columns = {k: [r[k] for r in rows for _ in range(G_)] for k in rows[0] if k != "prompt"}
+    q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
+    ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=config.max_completion_length,
+                                            temperature=config.temperature, seed=seed)
+    completions = _completions_text(tokenizer, ids, mask)
+    per_func = torch.tensor(RW.compute_rewards(reward_funcs, prompts, completions, columns), device=device).T
+    weights = torch.tensor(config.reward_weights or [1.0] * per_func.shape[1], device=device)
+    if weights.numel() != per_func.shape[1]:
+        raise ValueError(f"reward_weights has {weights.numel()} weights for {per_func.shape[1]} reward functions")
+    rewards = (per_func * weights).sum(dim=1)
+    advantages = (advantages_fn or G.group_advantages)(rewards, G_, config.scale_rewards)
+    old = ref = None
+    if not config.on_policy:
+        old = R.response_logprobs(policy, q, qm, ids, mask, config.temperature) * mask
+    if config.beta:
+        ref = R.response_logprobs(ref_model, q, qm, ids, mask, config.temperature) * mask
+    return GRPOBatch(q, qm, ids, mask, has_eos, rewards, per_func, advantages.to(device).float(), old, ref,
+                     prompts, completions)
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def _window_totals(batch: GRPOBatch, idx: slice, config: GRPOConfig, accelerator) -> tuple[int, torch.Tensor]:
+    """(sequences, tokens) that normalise one optimizer step's loss: this process's window, except for
+    ``dapo`` whose token count is the global window's ÷ processes (TRL's convention)."""
+    tokens = batch.completion_mask[idx].sum().float()
+    if config.loss_type == "dapo" and accelerator.num_processes > 1:
+        tokens = accelerator.gather(tokens.reshape(1)).sum() / accelerator.num_processes
+    return len(range(*idx.indices(len(batch)))), tokens
+
+
+def grpo_update(model, optimizer, accelerator, batch: GRPOBatch, config: GRPOConfig, *,
+                loss_fn: Callable | None = None, where: str = "") -> dict[str, torch.Tensor]:
+    r"""Step 4: ``num_iterations`` × ``steps_per_generation`` optimizer steps on one generated batch,
+    each accumulating the gradients of its micro-batches. Returns per-step diagnostics stacked:
+    ``loss`` (the window's loss — the sum of its micro-batch losses), ``grad_norm``, ``entropy``,
+    ``clip_low`` / ``clip_high`` / ``clip_region``, ``kl`` (k3 to the reference, when β > 0),
+    ``first_ratio_dev`` (max |ρ − 1| on the first micro-batch: 0 unless sampling and update disagree)."""
+    loss_fn = loss_fn or G.grpo_loss
+    B = len(batch)
+    window = B // config.steps_per_generation
+    mb = config.per_device_train_batch_size
+    keys = ("loss", "grad_norm", "entropy", "clip_low", "clip_high", "clip_region", "kl")
+    stats: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+    first_ratio_dev = None
+    model.train()
+    for it in range(config.num_iterations):
+        for w in range(config.steps_per_generation):
+            win = slice(w * window, (w + 1) * window)
+            n_seq, n_tok = _window_totals(batch, win, config, accelerator)
+            acc = {k: torch.zeros((), device=batch.advantages.device) for k in keys}
+            for s in range(win.start, win.stop, mb):
+                i = slice(s, s + mb)
+                m = batch.completion_mask[i]
+                with accelerator.autocast():
+                    logits = R.response_logits(model, batch.query_ids[i], batch.query_mask[i], batch.completion_ids[i], m)
+                logp = F.logprobs_from_logits(logits, batch.completion_ids[i], config.temperature) * m
+                old = logp.detach() if batch.old_logprobs is None else batch.old_logprobs[i]
+                ref = None if batch.ref_logprobs is None else batch.ref_logprobs[i]
+                loss = loss_fn(logp, old, batch.advantages[i], m, loss_type=config.loss_type,
+                               epsilon_low=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta,
+                               ref_logprobs=ref, max_completion_length=config.max_completion_length,
+                               num_sequences=n_seq, num_tokens=n_tok)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"GRPO loss is {loss.item()} {where}at iteration {it}, window {w}, micro-batch starting at row "
+                        f"{s}; a loss function produced NaN/inf — e.g. a ratio of probabilities instead of "
+                        "exp(log-prob difference), or a division by a zero token count")
+                accelerator.backward(loss)
+                with torch.no_grad():
+                    share = m.sum() / n_tok.clamp(min=1)  # token-weighted statistics over the window
+                    if first_ratio_dev is None:
+                        first_ratio_dev = ((torch.exp(logp - old) - 1).abs() * m).max()
+                    acc["loss"] += loss.detach()
+                    acc["entropy"] += F.masked_mean(F.entropy_from_logits(logits, config.temperature), m) * share
+                    cf = G.clip_fractions(logp, old, batch.advantages[i], m, config.epsilon, config.epsilon_high)
+                    for k in ("low", "high", "region"):
+                        acc[f"clip_{k}"] += cf[k] * share
+                    if ref is not None:
+                        acc["kl"] += F.masked_mean(F.kl_per_token(logp, ref, m, "k3"), m) * share
+            acc["grad_norm"] = torch.as_tensor(accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)).float()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            for k in keys:
+                stats[k].append(acc[k].detach().float())
+    out = {k: torch.stack(v) for k, v in stats.items()}
+    out["first_ratio_dev"] = first_ratio_dev
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(policy, tokenizer, eval_data: Sequence[Mapping], *, max_completion_length: int, batch_size: int = 128,
+             accelerator=None) -> dict[str, float]:
+    """Greedy answers to held-out ``[{"prompt", "answer"(, "task")}]`` rows: ``exact_match`` overall,
+    ``exact_match/<task>`` per task when rows have a ``task``, ``eval_length`` (tokens, EOS included)
+    and ``eval_eos_rate``. Under several processes each scores its share and the results are gathered."""
+    from accelerate.utils import gather_object
+
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    mine = list(eval_data)[rank::world]
+    device = next(policy.parameters()).device
+    rows: list[tuple[str, float, float, float]] = []
+    for s in range(0, len(mine), batch_size):
+        chunk = mine[s:s + batch_size]
+        q, qm = R.left_pad(R.encode_prompts(tokenizer, [r["prompt"] for r in chunk]), tokenizer.pad_token_id, device)
+        ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=max_completion_length,
+                                                do_sample=False)
+        texts = _completions_text(tokenizer, ids, mask)
+        for rec, text, n, eos in zip(chunk, texts, mask.sum(-1).tolist(), has_eos.tolist()):
+            rows.append((rec.get("task", ""), float(tasks.normalize(text) == tasks.normalize(rec["answer"])),
+                         float(n), float(eos)))
+    if world > 1:
+        rows = gather_object(rows)
+    n = max(1, len(rows))
+    out = {"exact_match": sum(r[1] for r in rows) / n if rows else math.nan,
+           "eval_length": sum(r[2] for r in rows) / n, "eval_eos_rate": sum(r[3] for r in rows) / n}
+    for task in sorted({r[0] for r in rows if r[0]}):
+        hits = [r[1] for r in rows if r[0] == task]
+        out[f"exact_match/{task}"] = sum(hits) / len(hits)
+    return out
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, *, reward_funcs=("exact_match",),
+               ref_model=None, eval_data=None, advantages_fn: Callable | None = None,
+               loss_fn: Callable | None = None) -> list[dict]:
+    r"""Fine-tune ``policy`` (in place) with GRPO; return the history.
+
+    * ``policy`` — a causal LM (the SFT model); ``tokenizer`` its tokenizer (PAD and EOS required);
+    * ``train_data`` — rows ``{"prompt": str, <columns>}`` (e.g. ``answer``, ``task``); the columns
+      reach the reward functions as keyword arguments;
+    * ``reward_funcs`` — names in the registry (:mod:`llmcourse.grpo.rewards`) or callables
+      ``f(prompts, completions, **columns) -> list[float]``, weighted by ``config.reward_weights``;
+    * ``ref_model`` — the frozen reference for the KL term (only when ``config.beta > 0``; default a
+      copy of ``policy`` as given);
+    * ``eval_data`` — ``[{"prompt", "answer"(, "task")}]`` for held-out greedy exact match;
+    * ``advantages_fn`` / ``loss_fn`` — replacements for :func:`~llmcourse.grpo.functional.group_advantages`
+      and :func:`~llmcourse.grpo.functional.grpo_loss` with the same signatures.
+
+    History, one dict per logged step (health metrics): ``reward``, ``reward_std`` (mean of the
+    groups' stds), ``reward/<func>``, ``frac_zero_std`` (share of groups with equal rewards),
+    ``entropy``, ``clip_low`` / ``clip_high`` / ``clip_region``, ``kl`` (β > 0), ``loss``,
+    ``grad_norm``, ``completion_length`` (mean, ``_min``, ``_max``), ``eos_rate``,
+    ``first_ratio_dev``, ``time_generate`` / ``time_update`` and ``seconds`` (cumulative training
+    time); on evaluation steps :func:`evaluate`'s keys. Step 0 is the starting policy.
+    """
+    config = config or GRPOConfig()
+    if not isinstance(config, GRPOConfig):
+        raise TypeError(f"config must be a GRPOConfig, got {type(config).__name__}")
+    from llmcourse import models
+
+    models.check_tokenizer(tokenizer)
+    rows = _check_rows(train_data, "train_data")
+    eval_rows = None if eval_data is None else _check_rows(eval_data, "eval_data")
+    if eval_rows is not None and any("answer" not in r for r in eval_rows):
+        raise ValueError("eval_data rows need an 'answer' for exact match")
+    given = [reward_funcs] if isinstance(reward_funcs, str) or callable(reward_funcs) else list(reward_funcs)
+    names = [f if isinstance(f, str) else getattr(f, "__name__", f"reward_{k}") for k, f in enumerate(given)]
+    reward_funcs = [RW.get_reward(f) for f in given]
+
+    accelerator = training.make_accelerator(mixed_precision=config.mixed_precision)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if config.beta:
+        ref_model = training.disable_dropout(ref_model if ref_model is not None else copy.deepcopy(policy)).to(device)
+        ref_model.eval().requires_grad_(False)
+    model = training.disable_dropout(policy)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    unwrapped = accelerator.unwrap_model(model)
+
+    n_prompts = config.generation_batch_size // config.num_generations
+    prompt_gen = torch.Generator().manual_seed(config.seed)
+    order: list[int] = []
+
+    def next_rows() -> list[dict]:
+        nonlocal order
+        need = n_prompts * world
+        while len(order) < need:  # epochs over the shuffled prompts
+            order += torch.randperm(len(rows), generator=prompt_gen).tolist()
+        take, order = order[:need], order[need:]
+        return [rows[i] for i in take[rank * n_prompts:(rank + 1) * n_prompts]]
+
+    def run_eval() -> dict:
+        if eval_rows is None:
+            return {}
+        unwrapped.eval()
+        return evaluate(unwrapped, tokenizer, eval_rows, max_completion_length=config.max_completion_length,
+                        accelerator=accelerator)
+
+    def mean_all(x: torch.Tensor) -> float:
+        return accelerator.gather(x.detach().float().reshape(-1)).mean().item()
+
+    history: list[dict] = [{"step": 0, "seconds": 0.0, **run_eval()}]
+    bar = training.progress(range(1, config.max_steps + 1), desc="GRPO", accelerator=accelerator,
+                            enabled=config.progress)
+    seconds = 0.0
+    for step in bar:
+        t0 = time.perf_counter()
+        unwrapped.eval()
+        batch = generate_batch(unwrapped, tokenizer, next_rows(), config,
+                               seed=(config.seed * 1_000_003 + step) * world + rank, ref_model=ref_model,
+                               reward_funcs=reward_funcs, advantages_fn=advantages_fn)
+        t1 = time.perf_counter()
+        stats = grpo_update(model, optimizer, accelerator, batch, config, loss_fn=loss_fn, where=f"at step {step} ")
+        t2 = time.perf_counter()
+        seconds += t2 - t0
+        last = step == config.max_steps or (config.max_seconds is not None and seconds >= config.max_seconds)
+
+        if step % config.logging_steps == 0 or last:
+            lengths = accelerator.gather(batch.completion_mask.sum(-1).float())
+            groups = batch.rewards.view(-1, config.num_generations)
+            entry = {
+                "step": step,
+                "reward": mean_all(batch.rewards),
+                "reward_std": mean_all(groups.std(dim=1)),
+                **{f"reward/{n}": mean_all(batch.rewards_per_func[:, k]) for k, n in enumerate(names)},
+                "frac_zero_std": mean_all(G.zero_variance_groups(batch.rewards, config.num_generations).float()),
+                **{k: mean_all(v) for k, v in stats.items() if k != "first_ratio_dev" and (k != "kl" or config.beta)},
+                "completion_length": lengths.mean().item(),
+                "completion_length_min": lengths.min().item(),
+                "completion_length_max": lengths.max().item(),
+                "eos_rate": mean_all(batch.has_eos),
+                "first_ratio_dev": accelerator.gather(stats["first_ratio_dev"].reshape(1)).max().item(),
+                "time_generate": t1 - t0,
+                "time_update": t2 - t1,
+                "seconds": seconds,
+            }
+            if last or (config.eval_steps and step % config.eval_steps == 0):
+                entry.update(run_eval())
+            history.append(entry)
+            bar.set_postfix(reward=f"{entry['reward']:.2f}", zero_std=f"{entry['frac_zero_std']:.2f}")
+        if last:
+            break
+    unwrapped.eval()
+    return history

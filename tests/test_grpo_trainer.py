@@ -1,0 +1,132 @@
+"""train_grpo on tiny random models: micro-batch invariance of a real update, the first ratio, health
+metrics, student plug-ins, config checks, bad input."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+from transformers import AutoModelForCausalLM
+
+from llmcourse import models, tasks
+from llmcourse.grpo import GRPOConfig, functional as G, train_grpo
+from llmcourse.grpo.trainer import generate_batch
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return models.build_tokenizer()
+
+
+def _tiny(tok, seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(models.tiny_config(tok, hidden_size=32, num_layers=1, num_heads=2))
+
+
+ROWS = [{"prompt": r["instruction"] + "\n" + r["input"], "answer": r["output"]} for r in tasks.rl_prompts(16, seed=0)]
+
+
+def length_reward(prompts, completions, **columns):
+    """Rewards that vary inside a group even for a random model."""
+    return [float(len(c.split())) for c in completions]
+
+
+def _config(**kw):
+    base = dict(max_steps=1, num_generations=4, generation_batch_size=16, per_device_train_batch_size=16,
+                max_completion_length=5, learning_rate=1e-2, eval_steps=0, progress=False, seed=0)
+    return GRPOConfig(**{**base, **kw})
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("loss_type", G.LOSS_TYPES)
+def test_micro_batch_size_does_not_change_the_gradient(tok, loss_type):
+    """A real accumulated update (SGD, no clipping: Adam's first step is sign(g) and would hide a scale
+    error) is the same for micro-batches of 16, 4 and 2 completions, with a reference KL term."""
+    from llmcourse import training
+    from llmcourse.grpo.trainer import grpo_update
+
+    cfg = _config(loss_type=loss_type, beta=0.1, epsilon_high=0.28)
+    batch = generate_batch(_tiny(tok), tok, ROWS[:4], cfg, seed=0, ref_model=_tiny(tok, seed=1),
+                           reward_funcs=[length_reward])
+    # a random model never stops: cut completions to different lengths (the case the bug needs)
+    lengths = 1 + torch.arange(16) % 5
+    batch.completion_mask = (torch.arange(5) < lengths.unsqueeze(1)).long()
+    batch.completion_ids = batch.completion_ids.masked_fill(batch.completion_mask == 0, tok.pad_token_id)
+    after = []
+    for micro in (16, 4, 2):
+        model = _tiny(tok)
+        acc = training.make_accelerator(mixed_precision="no")
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        grpo_update(model, opt, acc, batch, _config(loss_type=loss_type, beta=0.1, epsilon_high=0.28,
+                                                    per_device_train_batch_size=micro, max_grad_norm=1e9))
+        after.append(_params(model))
+    assert (after[0] - _params(_tiny(tok))).abs().max() > 1e-3  # it did train
+    assert_close(after[1], after[0], rtol=0, atol=1e-6)
+    assert_close(after[2], after[0], rtol=0, atol=1e-6)
+
+
+def test_history_has_the_health_metrics_and_the_first_ratio_is_one(tok):
+    h = train_grpo(_tiny(tok), tok, ROWS, _config(max_steps=2, num_iterations=2, beta=0.1),
+                   reward_funcs=["format", length_reward], eval_data=ROWS[:4])
+    assert "exact_match" in h[0] and "exact_match" in h[-1]
+    for key in ("reward", "reward_std", "frac_zero_std", "entropy", "clip_region", "clip_low", "clip_high",
+                "completion_length", "completion_length_max", "loss", "grad_norm", "kl", "reward/format",
+                "reward/length_reward", "eos_rate"):
+        assert key in h[1], key
+    assert h[1]["first_ratio_dev"] < 1e-5
+    assert 0 <= h[1]["frac_zero_std"] <= 1 and h[1]["entropy"] > 0
+
+
+def test_off_policy_iterations_store_the_old_log_probs(tok):
+    model = _tiny(tok)
+    batch = generate_batch(model, tok, ROWS[:4], _config(num_iterations=2), seed=0, reward_funcs=[length_reward])
+    assert batch.old_logprobs is not None and batch.old_logprobs.shape == batch.completion_ids.shape
+    assert batch.advantages.shape == (16,)
+    on = generate_batch(model, tok, ROWS[:4], _config(), seed=0, reward_funcs=[length_reward])
+    assert on.old_logprobs is None and on.completions == batch.completions  # same seed, same samples
+
+
+def test_student_functions_are_used(tok):
+    calls = {"adv": 0, "loss": 0}
+
+    def adv(rewards, num_generations, scale_rewards):
+        calls["adv"] += 1
+        return G.group_advantages(rewards, num_generations, scale_rewards)
+
+    def loss(*args, **kw):
+        calls["loss"] += 1
+        return G.grpo_loss(*args, **kw)
+
+    train_grpo(_tiny(tok), tok, ROWS, _config(per_device_train_batch_size=8), reward_funcs=[length_reward],
+               advantages_fn=adv, loss_fn=loss)
+    assert calls == {"adv": 1, "loss": 2}
+
+
+def test_a_nan_loss_is_a_clear_error(tok):
+    with pytest.raises(FloatingPointError, match="GRPO loss is nan"):
+        train_grpo(_tiny(tok), tok, ROWS, _config(), reward_funcs=[length_reward],
+                   loss_fn=lambda *a, **k: torch.tensor(float("nan"), requires_grad=True))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(num_generations=1), "num_generations must be >= 2"),
+    (dict(generation_batch_size=10), "not a multiple of num_generations"),
+    (dict(per_device_train_batch_size=6), "must split into"),
+    (dict(loss_type="sum"), "loss_type must be one of"),
+    (dict(scale_rewards=False), "scale_rewards must be one of"),
+    (dict(beta=-1.0), "beta must be >= 0"),
+])
+def test_config_checks(kw, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _config(**kw)
+
+
+def test_bad_rows_are_named(tok):
+    with pytest.raises(ValueError, match=r"train_data\[1\]"):
+        train_grpo(_tiny(tok), tok, [{"prompt": "a"}, {"prompt": ""}], _config())
+    with pytest.raises(ValueError, match="same columns"):
+        train_grpo(_tiny(tok), tok, [{"prompt": "a", "answer": "1"}, {"prompt": "b"}], _config())
