@@ -52,6 +52,7 @@ from llmcourse.rl.functional import (  # noqa: F401
     masked_mean,
     masked_sum,
     masked_var,
+    only_real,
     truncate_after_eos,
 )
 
@@ -75,11 +76,12 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
     scales the statistics; padded positions of the result are 0. Shapes: x, mask (B, T) -> (B, T).
     """
     _check_same_shape(x=x, mask=mask)
+    x = only_real(mask, x)
     mu, var = masked_mean(x, mask), masked_var(x, mask)
     out = (x - mu) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mu
-    return out * _float_mask(mask, x)
+    return only_real(mask, out)
 
 
 # --------------------------------------------------------------------------- KL and rewards
@@ -122,8 +124,8 @@ def kl_penalized_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logpr
         hint = " — forgot `.squeeze(-1)` on the reward model's output?" if scores.shape == (logprobs.shape[0], 1) else ""
         raise ValueError(f"scores has shape {tuple(scores.shape)}, expected ({logprobs.shape[0]},): one score per row{hint}")
     _require_nonempty_rows(mask, "kl_penalized_rewards")
-    m = _float_mask(mask, logprobs)
-    rewards = -kl_coef * (logprobs - ref_logprobs) * m
+    logprobs, ref_logprobs = only_real(mask, logprobs, ref_logprobs)
+    rewards = -kl_coef * (logprobs - ref_logprobs)
     last = last_token_index(mask)
     at_last = torch.nn.functional.one_hot(last, num_classes=mask.shape[-1]).to(rewards.dtype)
     return rewards + scores.to(rewards.dtype).unsqueeze(-1) * at_last
@@ -147,8 +149,7 @@ def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tens
     """
     _check_same_shape(rewards=rewards, values=values, mask=mask)
     m = _float_mask(mask, values)
-    values = values * m
-    rewards = rewards * m
+    rewards, values = only_real(mask, rewards, values)
     T = rewards.shape[-1]
     next_value = torch.zeros_like(values[..., 0])
     next_adv = torch.zeros_like(values[..., 0])
@@ -179,6 +180,7 @@ def clipped_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, adva
     for long or unlikely tokens). Shapes: (B, T) each -> scalar.
     """
     _check_same_shape(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, mask=mask)
+    logprobs, old_logprobs, advantages = only_real(mask, logprobs, old_logprobs, advantages)
     ratio = torch.exp(logprobs - old_logprobs)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)
@@ -189,6 +191,7 @@ def clip_fraction(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages
                   mask: torch.Tensor, cliprange: float = 0.2) -> torch.Tensor:
     r"""Share of real tokens where the clipped term is the active one (its gradient is 0):
     $\frac{\sum_t m_t [-\hat A_t\,\mathrm{clip}(\rho_t) > -\hat A_t\rho_t]}{\sum_t m_t}$. Shapes: (B, T) each -> scalar."""
+    logprobs, old_logprobs, advantages = only_real(mask, logprobs, old_logprobs, advantages)
     ratio = torch.exp(logprobs - old_logprobs)
     clipped_active = (-advantages * torch.clamp(ratio, 1.0 - cliprange, 1.0 + cliprange)) > (-advantages * ratio)
     return masked_mean(clipped_active.float(), mask)
@@ -197,6 +200,7 @@ def clip_fraction(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages
 def approx_kl(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     r"""How far one update moved the policy from the rollout policy: the $k_2$ estimate
     $\frac{\sum_t m_t\,\tfrac12(\log\pi_\theta - \log\pi_{\text{old}})^2}{\sum_t m_t}$. Shapes: (B, T) each -> scalar."""
+    logprobs, old_logprobs = only_real(mask, logprobs, old_logprobs)
     return masked_mean(0.5 * (logprobs - old_logprobs) ** 2, mask)
 
 
@@ -209,6 +213,7 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
 
     Shapes: (B, T) each -> scalar."""
     _check_same_shape(values=values, old_values=old_values, returns=returns, mask=mask)
+    values, old_values, returns = only_real(mask, values, old_values, returns)
     clipped = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
 

@@ -4,7 +4,9 @@ entropy and the per-token KL estimators. Tensors in, tensors out — no models, 
 Per response token $t$ of row $i$: the **response mask** $m_t \in \{0, 1\}$ is 1 on real response
 tokens (EOS included) and 0 on padding; every row is left-aligned (its real tokens are a prefix).
 Masked reductions ignore positions where the mask is 0, so padding never changes a loss, a
-statistic or a gradient. Shapes: ``B`` rows, ``T`` response positions, ``V`` vocabulary size.
+statistic or a gradient — whatever is written there, NaN and infinities included: every function
+selects the real positions (:func:`only_real`, ``torch.where``) before any arithmetic, because
+multiplying by a 0 mask keeps a NaN. Shapes: ``B`` rows, ``T`` response positions, ``V`` vocabulary size.
 
 :mod:`llmcourse.ppo.functional` and :mod:`llmcourse.grpo.functional` build on these (and re-export
 the ones their notebooks use); :mod:`llmcourse.rl.rollout` is the model glue around them.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "KL_ESTIMATORS", "masked_sum", "masked_mean", "masked_var", "truncate_after_eos", "logprobs_from_logits",
+    "KL_ESTIMATORS", "only_real", "masked_sum", "masked_mean", "masked_var", "truncate_after_eos", "logprobs_from_logits",
     "entropy_from_logits", "kl_per_token", "last_token_index",
 ]
 
@@ -44,6 +46,16 @@ def _float_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.to(dtype=like.dtype if like.is_floating_point() else torch.float32)
 
 
+def only_real(mask: torch.Tensor, *xs: torch.Tensor):
+    r"""Each ``x`` with its padded positions (``mask`` = 0) set to 0 **by selection**, not by
+    multiplication: $0 \times \mathrm{NaN} = \mathrm{NaN}$, and the gradient of $x \cdot m$ at a
+    padded $\pm\infty$ is NaN too. After this, whatever a model wrote at padding (NaN and infinities
+    included) changes no result and no gradient. One tensor in, one out; several in, a tuple out."""
+    keep = mask.bool()
+    out = tuple(torch.where(keep, x if x.is_floating_point() else x.float(), 0.0) for x in xs)
+    return out[0] if len(out) == 1 else out
+
+
 def _require_nonempty_rows(mask: torch.Tensor, what: str) -> None:
     empty = (mask.sum(dim=-1) == 0).nonzero().flatten()
     if len(empty):
@@ -54,9 +66,10 @@ def _require_nonempty_rows(mask: torch.Tensor, what: str) -> None:
 
 
 def masked_sum(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    r"""$\sum_t m_t x_t$ over ``dim`` (all elements when ``None``). Shapes: x, mask (B, T)."""
-    m = _float_mask(mask, x)
-    return (x * m).sum() if dim is None else (x * m).sum(dim=dim)
+    r"""$\sum_t m_t x_t$ over ``dim`` (all elements when ``None``); padded values, even NaN, count as 0.
+    Shapes: x, mask (B, T)."""
+    x = only_real(mask, x)
+    return x.sum() if dim is None else x.sum(dim=dim)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -65,15 +78,17 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> 
     Shapes: x, mask (B, T) -> scalar (``dim=None``) or (B,) (``dim=-1``). An all-padding mask gives
     0 rather than NaN (the denominator is clamped to 1): nothing to average, nothing to learn.
     """
+    x = only_real(mask, x)
     m = _float_mask(mask, x)
     if dim is None:
-        return (x * m).sum() / m.sum().clamp(min=1.0)
-    return (x * m).sum(dim=dim) / m.sum(dim=dim).clamp(min=1.0)
+        return x.sum() / m.sum().clamp(min=1.0)
+    return x.sum(dim=dim) / m.sum(dim=dim).clamp(min=1.0)
 
 
 def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     r"""Population variance over the real tokens: $\frac{\sum_t m_t (x_t-\mu)^2}{\sum_t m_t}$,
     $\mu$ = :func:`masked_mean`. Shapes: x, mask (B, T) -> scalar."""
+    x = only_real(mask, x)
     mu = masked_mean(x, mask)
     return masked_mean((x - mu) ** 2, mask)
 
@@ -149,6 +164,7 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch
     Shapes: logprobs, ref_logprobs, mask (B, T) -> (B, T).
     """
     _check_same_shape(logprobs=logprobs, ref_logprobs=ref_logprobs, mask=mask)
+    logprobs, ref_logprobs = only_real(mask, logprobs, ref_logprobs)
     log_ratio = logprobs - ref_logprobs
     if estimator == "k1":
         kl = log_ratio
@@ -158,7 +174,7 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch
         kl = torch.expm1(-log_ratio) + log_ratio  # (r - 1) - log r with log r = -log_ratio
     else:
         raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
-    return kl * _float_mask(mask, kl)
+    return only_real(mask, kl)
 
 
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:

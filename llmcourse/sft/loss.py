@@ -66,10 +66,13 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     r"""Per-token negative log-likelihood $\ell_{b,t} = -\log p_\theta(y_{b,t+1} \mid y_{b,\le t})$,
     ``0`` at ignored positions.
 
-    Computed in float32 (stable log-softmax even when the model runs in bf16).
+    Computed in float32 (stable log-softmax even when the model runs in bf16). The logits of ignored
+    positions are replaced by 0 before the softmax (selected away, not multiplied): a NaN or an
+    infinity a model writes at padding would otherwise come back as a NaN gradient.
     Shapes: ``(B, T, V), (B, T) -> (B, T-1)``.
     """
     shifted_logits, shifted_labels = shift_logits_and_labels(logits, labels)
+    shifted_logits = torch.where((shifted_labels != IGNORE_INDEX).unsqueeze(-1), shifted_logits, 0.0)
     nll = F.cross_entropy(shifted_logits.float().reshape(-1, shifted_logits.shape[-1]),
                           shifted_labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none")
     return nll.view(shifted_labels.shape)
