@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from llmcourse.grpo import functional as G
 from llmcourse.ppo import functional as F
 from llmcourse.reward.functional import scores_at_last_token
 from llmcourse.sft.loss import IGNORE_INDEX, sft_loss, token_nll
@@ -53,6 +54,12 @@ CASES = {
     "approx_kl": (lambda a, b: F.approx_kl(a, b, _mask()), [_logprobs, _logprobs]),
     "clipped_value_loss": (lambda v, o, r: F.clipped_value_loss(v, o, r, _mask()), [_tok, _tok, _tok]),
     "scores_at_last_token": (lambda v: scores_at_last_token(v, _mask()), [_tok]),
+    **{f"grpo_loss_{k}": (lambda a, b, r, k=k: G.grpo_loss(a, b, torch.tensor([1.0, -0.5, 0.3]), _mask(), loss_type=k,
+                                                           beta=0.04, ref_logprobs=r), [_logprobs, _logprobs, _logprobs])
+       for k in G.LOSS_TYPES},
+    "grpo_reduce_token_loss": (lambda x: G.reduce_token_loss(x, _mask()), [_tok]),
+    "grpo_clip_fractions": (lambda a, b: torch.stack(list(G.clip_fractions(a, b, torch.tensor([1.0, -1.0, 0.5]),
+                                                                           _mask()).values())), [_logprobs, _logprobs]),
 }
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.rl.functional import _check_same_shape, _float_mask, kl_per_token, masked_mean
+from llmcourse.rl.functional import _check_same_shape, _float_mask, kl_per_token, masked_mean, only_real
 
 __all__ = ["LOSS_TYPES", "SCALE_REWARDS", "group_advantages", "zero_variance_groups", "clipped_token_loss",
            "reduce_token_loss", "grpo_loss", "clip_fractions"]
@@ -122,6 +122,7 @@ def reduce_token_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_typ
     _check_same_shape(per_token_loss=per_token_loss, mask=mask)
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    per_token_loss = only_real(mask, per_token_loss)  # padding's value, even NaN, must not count
     m = _float_mask(mask, per_token_loss)
     n_seq = per_token_loss.shape[0] if num_sequences is None else num_sequences
     if loss_type == "grpo":
@@ -147,6 +148,8 @@ def grpo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: to
     $-\sum \hat A_i\,\nabla\log\pi_\theta$, is not. Shapes: (B, T) each, advantages (B,) -> scalar.
     """
     _check_same_shape(logprobs=logprobs, mask=mask)
+    # padding selected away before exp(): a NaN/inf there would otherwise come back as a NaN gradient
+    logprobs, old_logprobs = only_real(mask, logprobs, old_logprobs)
     per_token = clipped_token_loss(logprobs, old_logprobs, advantages, epsilon_low, epsilon_high)
     if beta:
         if ref_logprobs is None:
