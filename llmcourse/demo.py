@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmcourse import models, tasks, templates, training
+from llmcourse import models, recipes, tasks, templates, training
 from llmcourse.report import atomic_report_dir, check_output_dir
 
 
@@ -67,30 +67,17 @@ class DemoConfig:
 
 
 def stage_configs(demo: DemoConfig) -> dict:
-    """Default SFT / reward / PPO settings for the demo (the tuned task-world recipes, or tiny ones)."""
+    """Default SFT / reward / PPO settings for the demo: the tuned task-world recipes
+    (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``), or tiny ones with ``quick``."""
     from llmcourse.ppo import PPOConfig
     from llmcourse.reward import RewardConfig
     from llmcourse.sft import SFTConfig
 
-    s = demo.seed
-    if demo.quick:
-        return {
-            "sft": SFTConfig(template=demo.template, max_steps=8, per_device_train_batch_size=16, eval_exact_match=False,
-                             seed=s, logging_steps=2),
-            "reward": RewardConfig(max_steps=6, per_device_train_batch_size=8, seed=s, logging_steps=2),
-            "ppo": PPOConfig(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8,
-                             eval_steps=0, seed=s),
-        }
-    return {
-        "sft": SFTConfig(template=demo.template, max_steps=350, per_device_train_batch_size=32, learning_rate=3e-3,
-                         eval_exact_match=False, seed=s, logging_steps=10),
-        "reward": RewardConfig(max_steps=200, per_device_train_batch_size=16, learning_rate=2e-3, warmup_steps=10,
-                               seed=s, logging_steps=10),
-        # the PPO lab's main run (llmcourse.ppo.lab.MAIN_CONFIG): calibrated rewards, β adapted toward 3 nats
-        "ppo": PPOConfig(max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, learning_rate=1e-4,
-                         kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1, value_head=True,
-                         response_length=10, temperature=1.0, eval_steps=2, seed=s),
-    }
+    sft, reward, ppo = ((recipes.DEMO_QUICK_SFT, recipes.DEMO_QUICK_REWARD, recipes.DEMO_QUICK_PPO) if demo.quick
+                        else (recipes.DEMO_SFT, recipes.DEMO_REWARD, recipes.DEMO_PPO))
+    return {"sft": SFTConfig(**{**sft, "template": demo.template, "seed": demo.seed}),
+            "reward": RewardConfig(**{**reward, "seed": demo.seed}),
+            "ppo": PPOConfig(**{**ppo, "seed": demo.seed})}
 
 
 def _split_user_data(path: str, seed: int):
@@ -122,10 +109,10 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
     """Run the four stages and write the report; returns the results dict (also ``results.json``)."""
     from llmcourse import plots
     from llmcourse.ppo import train_ppo
-    from llmcourse.ppo.lab import onpolicy_pairs, policy_samples
+    from llmcourse.rl.rollout import policy_samples
     from llmcourse.ppo.trainer import evaluate as evaluate_policy
     from llmcourse.ppo.trainer import prompts_from_records
-    from llmcourse.reward import load_preference_pairs, task_preference_data, train_reward_model
+    from llmcourse.reward import load_preference_pairs, onpolicy_pairs, task_preference_data, train_reward_model
     from llmcourse.reward.model import calibrate_reward_model, reward_model_from_causal_lm
     from llmcourse.sft import train_sft
 

@@ -15,13 +15,10 @@ Device placement and mixed precision live in one place, :mod:`llmcourse.training
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -29,10 +26,12 @@ from typing import Sequence
 import torch
 
 from llmcourse import tasks, templates
+from llmcourse.cache import build_cached
+from llmcourse.cache import cache_dir  # noqa: F401 — kept in this module's API (models.cache_dir())
+from llmcourse.recipes import BASE_RECIPE, BASE_VERSION, DEFAULT_SEED, base_key_recipe
+from llmcourse.recipes import base_model_id  # noqa: F401 — kept in this module's API (models.base_model_id())
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-BASE_VERSION = "v2"  # bump when the recipe below changes: it is part of the cache key
-DEFAULT_SEED = 0
 
 
 class ModelLoadError(ValueError):
@@ -142,24 +141,6 @@ def count_parameters(model: torch.nn.Module) -> int:
 # --------------------------------------------------------------------------- the base model
 
 
-def cache_dir() -> Path:
-    """Where built artefacts live: ``$LLMCOURSE_CACHE`` or ``~/.cache/llmcourse``."""
-    return Path(os.environ.get("LLMCOURSE_CACHE") or Path.home() / ".cache" / "llmcourse")
-
-
-# 8 heads of 16 rather than 4 of 32, and a narrower MLP (2× rather than 3×): the tasks are mostly
-# attention (find, compare, copy digits), so this shape knows them as well after 360 steps as the
-# wider-MLP one after 400, in 50 s instead of 63 s. The loss is on the answers only (v2; see
-# pretrain_base_model). bench/bench_base.py compares recipes side by side.
-BASE_RECIPE = dict(seed=DEFAULT_SEED, vocab_size=512, hidden_size=128, num_layers=4, num_heads=8, intermediate_size=256,
-                   n_sentences=20_000, steps=360, batch_size=64, learning_rate=4e-3, warmup=40, loss_on="answer")
-
-
-def _recipe_key(recipe: dict) -> str:
-    blob = json.dumps({"version": BASE_VERSION, **recipe}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
 def _encode_pretraining(tokenizer, examples: Sequence[tuple[str, int]], loss_on: str) -> tuple[list, list]:
     """Token ids of ``<bos> sentence <eos>`` and their labels: every token (``loss_on="all"``), or only
     the tokens from the answer on (``"answer"``; a token counts when its last character does)."""
@@ -245,31 +226,10 @@ def pretrain_base_model(out_dir: str | Path, recipe: dict | None = None, progres
     return facts
 
 
-def base_model_id() -> str:
-    """The base model's identity, ``"<version>-<recipe hash>"``: part of every cache key built on it,
-    so a new recipe never reuses a reward model or policy trained from the old base."""
-    return f"{BASE_VERSION}-{_recipe_key(BASE_RECIPE)}"
-
-
 def base_model_path(progress: bool = True) -> Path:
-    """The cached base model's folder, building it first if needed (atomic: a half-built folder
-    is never mistaken for a complete one)."""
-    key = _recipe_key(BASE_RECIPE)
-    final = cache_dir() / f"base-{base_model_id()}"
-    if (final / "llmcourse_build.json").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".building-{key}-", dir=final.parent))
-    try:
-        pretrain_base_model(tmp, progress=progress)
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished first: keep theirs
-            if not (final / "llmcourse_build.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    """The cached base model's folder (:data:`llmcourse.recipes.BASE_RECIPE`), pre-trained first if it
+    is not in the cache yet (:func:`llmcourse.cache.build_cached`: atomic, one builder at a time)."""
+    return build_cached(f"base-{BASE_VERSION}", base_key_recipe(), lambda folder: pretrain_base_model(folder, progress=progress))
 
 
 # --------------------------------------------------------------------------- loading

@@ -158,14 +158,3 @@ def test_templates_match_alpaca():
     assert p.endswith("### Input:\nx\n\n### Response:\n") and "paired with an input" in p
     assert "Input" not in templates.alpaca_prompt("Do it.", "  ")
     assert templates.simple_prompt("Do it.") == "Instruction: Do it.\nOutput:"
-
-
-def test_models_built_on_the_base_are_keyed_by_its_recipe(monkeypatch):
-    """A new base recipe must not reuse reward models or lab policies trained from the old base."""
-    from llmcourse.ppo import lab
-    from llmcourse.reward import trainer
-
-    before = (models.base_model_id(), lab._key({"steps": 1}), trainer._recipe_key({"steps": 1}))
-    monkeypatch.setitem(models.BASE_RECIPE, "steps", models.BASE_RECIPE["steps"] + 1)
-    after = (models.base_model_id(), lab._key({"steps": 1}), trainer._recipe_key({"steps": 1}))
-    assert all(a != b for a, b in zip(before, after))

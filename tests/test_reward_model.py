@@ -320,7 +320,7 @@ def test_task_reward_model_recipe_learns_the_task_world(tmp_path, monkeypatch):
     # the short version of bench/bench_reward.py --quality (440 steps → 96.7 %): 100 steps reach ≈ 88 %
     base = models.base_model_path()
     monkeypatch.setattr(models, "base_model_path", lambda progress=True: base)
-    monkeypatch.setattr(models, "cache_dir", lambda: tmp_path)  # the trained reward model goes here
+    monkeypatch.setenv("LLMCOURSE_CACHE", str(tmp_path))  # the trained reward model goes here
     cfg = reward.RewardConfig(max_steps=100, warmup_steps=10, eval_steps=100, logging_steps=50)
     run = reward.train_task_reward_model(config=cfg, progress=False, cache=True)
     assert run.metrics["template"] == "simple" and run.metrics["steps"] == 100

@@ -26,60 +26,32 @@ math and trainer never import it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
-from llmcourse import models, tasks, templates
+from llmcourse import models, recipes, tasks, templates
+from llmcourse.cache import build_cached, recipe_key
+from llmcourse.rl.rollout import policy_samples
 from llmcourse.ppo.trainer import PPOConfig
+from llmcourse.reward import onpolicy_pairs
 
 __all__ = ["TEMPLATE", "SFT_RECIPE", "RM_RECIPE", "MAIN_CONFIG", "HACKING_CONFIGS", "prompt", "sft_records",
            "sft_model_path", "load_sft_model", "sft_facts", "reward_model_path", "reward_model", "reward_facts",
-           "ppo_prompts", "policy_samples", "onpolicy_pairs"]
+           "ppo_prompts", "policy_samples", "onpolicy_pairs", "notebook_models"]
 
-TEMPLATE = "simple"
-"""The prompt template of every lab stage (``llmcourse.sft`` renders the answer as ``" " + output``)."""
+# The recipes live in llmcourse.recipes (one place for every recipe); the lab's names for them:
+TEMPLATE = recipes.LAB_TEMPLATE
+SFT_RECIPE = recipes.LAB_SFT_RECIPE
+RM_RECIPE = recipes.LAB_RM_RECIPE
 
-SFT_RECIPE = dict(template=TEMPLATE, n_train=3000, n_eval=200, split_seed=0, max_steps=300, learning_rate=1e-3,
-                  per_device_train_batch_size=32, seed=0, filler_rate=0.45, filler_max=3)
-"""The lab's SFT run: short on purpose, on demonstrations of which ``filler_rate`` end with 1 to
-``filler_max`` filler tokens ``" !"``. The SFT policy inherits the tic at about that rate — greedy
-decoding ends some answers with ``!`` — which the clean reward model dislikes (PPO removes it) and
-the length-biased one loves (PPO without a KL penalty amplifies it)."""
+MAIN_CONFIG = PPOConfig(**recipes.LAB_PPO, progress=False)
+"""PPO from the SFT model against the clean reward model, β adapted toward a KL target of 3 nats
+(:data:`llmcourse.recipes.LAB_PPO`, where the measured outcomes are noted)."""
 
-RM_RECIPE = dict(template=TEMPLATE, n_onpolicy=2000, n_task=2000, n_eval=300, seed=0, learning_rate=1e-3,
-                 batch_size=16, max_steps=300, warmup_steps=20, sample_temperature=1.0)
-"""Both lab reward models. Clean: the SFT policy answers ``n_onpolicy`` training prompts and a
-perfect labeller prefers the correct answer to the policy's answer whenever that is not exactly
-right (a wrong answer, or a right one with filler), plus ``n_task`` of notebook 02's pairs (correct ≻
-subtly wrong). Length-biased: ``n_onpolicy + n_task`` of notebook 02's ``bias="length"`` pairs."""
-
-MAIN_CONFIG = PPOConfig(
-    learning_rate=1e-4, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
-    temperature=1.0, kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1,
-    gamma=1.0, lam=0.95, value_head=True, eval_steps=2, seed=0, progress=False,
-)
-"""PPO from the SFT model against the clean reward model, β adapted toward a KL target of 3 nats.
-Over seeds 0–4 (one thread, ~16 s each): held-out exact match 0.48 → 0.51–0.59 greedy and 0.24–0.30 →
-0.41–0.51 sampled, the RM score up by ≥ 0.25 (greedy) / ≥ 0.6 (sampled), and the largest mean
-per-sequence KL of the run 1.25–2.69 nats. β starts at 0.5: from 0.2 the controller lowered β so far
-while the KL was still small that the KL overshot the target on two seeds out of four."""
-
-HACKING_CONFIGS = {
-    "β = 0 (no KL penalty)": dataclasses.replace(MAIN_CONFIG, kl_coef=0.0, adaptive_kl=False, max_steps=6),
-    "β = 10 (fixed)": dataclasses.replace(MAIN_CONFIG, kl_coef=10.0, adaptive_kl=False, max_steps=6),
-}
-"""The reward-hacking lab: the same run against the length-biased reward model, with and without β.
-β is large because the exploitable gap is large: filler is worth Δr ≈ 2 (calibrated units) to the
-biased reward model, and the KL-regularised optimum multiplies the odds of filler by $e^{Δr/β}$ —
-×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each): β = 0 lifts the sampled biased score
-by ≥ 0.98, sampled exact match falls from 0.24–0.30 to ≤ 0.02 and the KL reaches 2.1–3.4 nats;
-β = 10 keeps sampled exact match at 0.18–0.21 and the KL at 0.27–0.59 nats. Greedy exact match falls
-in both runs: the SFT model's "stop" and "add filler" are near ties, and any shift flips them."""
+HACKING_CONFIGS = {name: dataclasses.replace(MAIN_CONFIG, **changes) for name, changes in recipes.LAB_HACKING.items()}
+"""The reward-hacking lab: the main run against the length-biased reward model, with β = 0 and with a
+fixed large β (:data:`llmcourse.recipes.LAB_HACKING`, where the reasons and outcomes are noted)."""
 
 
 def prompt(instruction: str, input: str = "") -> str:
@@ -91,37 +63,9 @@ def _response(text: str) -> str:
     return templates.response(TEMPLATE, text)  # the simple template's answer starts with a space
 
 
-def _key(recipe: dict) -> str:
-    blob = json.dumps({"base": models.base_model_id(), **recipe}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
 def _split():
     r = SFT_RECIPE
     return tasks.split_problems(r["n_train"], r["n_eval"], seed=r["split_seed"])
-
-
-def _build_cached(name: str, recipe: dict, marker: str, build) -> Path:
-    """``cache_dir()/name-<key>``, built by ``build(tmp_folder) -> facts`` into a temporary folder and
-    renamed into place (a half-built folder is never used; a concurrent builder's result is kept)."""
-    final = models.cache_dir() / f"{name}-{_key(recipe)}"
-    if (final / marker).is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".building-{name}-", dir=final.parent))
-    try:
-        t0 = time.perf_counter()
-        facts = build(tmp)
-        facts = {"recipe": recipe, "seconds": round(time.perf_counter() - t0, 1), **facts}
-        (tmp / marker).write_text(json.dumps(facts, indent=2))
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not (final / marker).is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 # --------------------------------------------------------------------------- SFT
@@ -157,7 +101,7 @@ def sft_model_path(progress: bool = False) -> Path:
         tok.save_pretrained(folder)
         return {"eval": [h for h in history if "eval_exact_match" in h][-1]}
 
-    return _build_cached("ppo-lab-sft", SFT_RECIPE, "llmcourse_sft.json", build)
+    return build_cached("ppo-lab-sft", recipes.on_base(SFT_RECIPE), build, marker="llmcourse_sft.json")
 
 
 def sft_facts() -> dict:
@@ -171,36 +115,6 @@ def load_sft_model():
 
 
 # --------------------------------------------------------------------------- reward models
-
-
-def policy_samples(policy, tokenizer, prompts: list[str], *, response_length: int, temperature: float = 1.0,
-                   seed: int = 0, batch_size: int = 64) -> list[str]:
-    """A policy's sampled answer to each prompt (decoded, leading space included, as generated)."""
-    from llmcourse.ppo import rollout as R
-
-    out = []
-    for s in range(0, len(prompts), batch_size):
-        q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts[s:s + batch_size]), tokenizer.pad_token_id)
-        ids, _, _ = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length,
-                                       temperature=temperature, seed=seed + s)
-        out += tokenizer.batch_decode(ids, skip_special_tokens=True)
-    return out
-
-
-def onpolicy_pairs(problems, samples: list[str], seed: int, template: str = TEMPLATE) -> list[dict]:
-    """Pairs a perfect labeller would give for a policy's own answers: the correct answer ≻ the
-    policy's answer, unless that answer is exactly right (then a subtly wrong answer takes its place)
-    or empty. Training a reward model on the policy's distribution is what makes it a reliable judge
-    of that policy during RL (InstructGPT labels samples of the SFT model)."""
-    rng = random.Random(seed)
-    pairs = []
-    for p, sample in zip(problems, samples):
-        prompt_, chosen = templates.single_turn(template, p.instruction, p.input, p.answer)
-        rejected = sample
-        if tasks.normalize(sample) == p.answer or not sample.strip():
-            rejected = templates.response(template, tasks.wrong_answer(p, rng))
-        pairs.append({"prompt": prompt_, "chosen": chosen, "rejected": rejected})
-    return pairs
 
 
 def _sft_samples(problems, temperature: float, seed: int) -> list[str]:
@@ -232,7 +146,7 @@ def reward_model_path(bias: str | None = None, progress: bool = False) -> Path:
     trained first if needed with :func:`llmcourse.reward.train_reward_model` from the SFT model."""
     if bias not in (None, "length"):
         raise ValueError(f"bias must be None or 'length', got {bias!r}")
-    recipe = {**RM_RECIPE, "bias": bias, "sft": _key(SFT_RECIPE)}
+    recipe = recipes.on_base({**RM_RECIPE, "bias": bias, "sft": recipe_key(recipes.on_base(SFT_RECIPE))})
 
     def build(folder: Path) -> dict:
         from llmcourse.reward import (RewardConfig, evaluate_reward_model, reward_model_from_causal_lm,
@@ -251,7 +165,7 @@ def reward_model_path(bias: str | None = None, progress: bool = False) -> Path:
         return {"accuracy": evaluate_reward_model(model, tok, held)["accuracy"],
                 "prefers_plain_to_filler": evaluate_reward_model(model, tok, plain)["accuracy"]}
 
-    return _build_cached(f"ppo-lab-rm-{bias or 'clean'}", recipe, "llmcourse_reward.json", build)
+    return build_cached(f"ppo-lab-rm-{bias or 'clean'}", recipe, build, marker="llmcourse_reward.json")
 
 
 def reward_facts(bias: str | None = None) -> dict:
@@ -290,3 +204,14 @@ def ppo_prompts(n_train: int = 1000, n_eval: int = 100):
     prompts = [prompt(p.instruction, p.input) for p in train[:n_train]]
     eval_data = [{"prompt": prompt(p.instruction, p.input), "answer": p.answer} for p in held[:n_eval]]
     return prompts, eval_data
+
+
+# --------------------------------------------------------------------------- what notebook 03 loads
+
+
+def notebook_models(progress: bool = True) -> list[Path]:
+    """The cached models notebook 03 loads (the base model, the lab's SFT policy and both reward
+    models), built first where missing — a few minutes once per machine. Graded kernels see the cache
+    read-only, so the course tooling calls this before grading the notebook."""
+    return [models.base_model_path(progress=progress), sft_model_path(progress=progress),
+            reward_model_path(None, progress=progress), reward_model_path("length", progress=progress)]

@@ -8,8 +8,9 @@ Layers, leaf first (each module imports only the ones above it):
 * :mod:`llmcourse.reward.data` — pair and ranking records (JSON/JSONL), rankings → $K(K-1)/2$ pairs,
   tokenisation ``[BOS] prompt response [EOS]``, collation of chosen + rejected into one batch;
 * :mod:`llmcourse.reward.model` — building / loading / saving the model, scoring text, calibration;
-* :mod:`llmcourse.reward.trainer` — :func:`train_reward_model` and the task-world recipe
-  :func:`train_task_reward_model` (clean or length-biased).
+* :mod:`llmcourse.reward.trainer` — :func:`train_reward_model`, task-world pairs (also a policy's own
+  answers judged: :func:`onpolicy_pairs`) and the task-world reward model :func:`train_task_reward_model`
+  (clean or length-biased).
 """
 
 from llmcourse.reward.functional import (bradley_terry_loss, bradley_terry_loss_numpy, calibration_from_scores,
@@ -22,7 +23,7 @@ from llmcourse.reward.model import (RewardScorer, apply_calibration, calibrate_r
                                     load_reward_model, reward_model_from_causal_lm, reward_scores, reward_scores_shared_prompt, save_reward_model,
                                     score_pairs, score_texts, score_token_ids, supports_shared_prompt, token_rewards)
 from llmcourse.reward.trainer import (RewardConfig, TaskRewardModel, alpaca_template, evaluate_reward_model,
-                                      filler_preference, task_pairs, task_preference_data, task_rankings, train_reward_model,
+                                      filler_preference, onpolicy_pairs, task_pairs, task_preference_data, task_rankings, train_reward_model,
                                       train_task_reward_model)
 
 __all__ = [
@@ -35,5 +36,5 @@ __all__ = [
     "reward_model_from_causal_lm", "reward_scores", "reward_scores_shared_prompt", "save_reward_model", "score_pairs", "score_texts",
     "score_token_ids", "supports_shared_prompt", "token_rewards",
     "RewardConfig", "TaskRewardModel", "alpaca_template", "evaluate_reward_model", "filler_preference",
-    "task_pairs", "task_preference_data", "task_rankings", "train_reward_model", "train_task_reward_model",
+    "onpolicy_pairs", "task_pairs", "task_preference_data", "task_rankings", "train_reward_model", "train_task_reward_model",
 ]

@@ -1,4 +1,4 @@
-r"""Training a reward model: :func:`train_reward_model` and the task-world recipe.
+r"""Training a reward model: :func:`train_reward_model`, and the task-world reward model.
 
 The loop, per optimizer step: a batch of $B$ pairs → one forward pass over the $2B$ sequences
 (chosen rows then rejected rows; each pair's prompt encoded once) → $r_c, r_r$ → $\mathcal{L} = \frac1B\sum_i -\log\sigma(r_{c,i} -
@@ -12,7 +12,6 @@ runs on a CPU, a GPU (bf16 autocast) or under ``accelerate launch``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -23,6 +22,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from llmcourse import models, tasks, templates, training
+from llmcourse.cache import build_cached
+from llmcourse.recipes import TASK_REWARD_RECIPE, on_base
 from llmcourse.reward.data import GroupedBatchSampler, PreferenceCollator, PreferenceDataset
 from llmcourse.reward.functional import (bradley_terry_loss, mean_margin, pairwise_accuracy,
                                          reward_centering_penalty, scores_at_last_token)
@@ -262,7 +263,7 @@ def evaluate_reward_model(model, tokenizer, pairs: Sequence[dict], *, batch_size
             "loss": float(bradley_terry_loss(c, r)), "pairs": len(ds), "filtered_pairs": ds.n_filtered}
 
 
-# --------------------------------------------------------------------------- the task-world recipe
+# --------------------------------------------------------------------------- the task-world reward model
 
 
 def alpaca_template(rec: dict) -> str:
@@ -282,6 +283,26 @@ def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str 
 
     return [{**p, "chosen": answer(p["chosen"]), "rejected": answer(p["rejected"])}
             for p in tasks.preference_pairs(n, seed, bias=bias, template=prompt)]
+
+
+def onpolicy_pairs(problems: Sequence[tasks.Problem], samples: Sequence[str], seed: int,
+                   template: str = "simple") -> list[dict]:
+    """Pairs a perfect labeller would give for a policy's own answers: the correct answer ≻ the
+    policy's answer, unless that answer is exactly right (then a subtly wrong answer takes its place)
+    or empty. Training a reward model on the policy's distribution is what makes it a reliable judge
+    of that policy during RL (InstructGPT labels samples of the SFT model). ``samples[i]`` answers
+    ``problems[i]``, decoded as generated (:func:`llmcourse.ppo.rollout.policy_samples`)."""
+    import random
+
+    rng = random.Random(seed)
+    pairs = []
+    for p, sample in zip(problems, samples):
+        prompt, chosen = templates.single_turn(template, p.instruction, p.input, p.answer)
+        rejected = sample
+        if tasks.normalize(sample) == p.answer or not sample.strip():
+            rejected = templates.response(template, tasks.wrong_answer(p, rng))
+        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    return pairs
 
 
 def task_preference_data(n_train: int = 5000, n_eval: int = 300, *, seed: int = 0,
@@ -320,13 +341,6 @@ def task_rankings(n: int, *, seed: int = 0, k_wrong: int = 2) -> list[dict]:
     return out
 
 
-# The simple template ("Instruction: … Input: … Output:") rather than Alpaca's: its prompts are half as
-# long, so a step costs about half as much; 440 steps take under a minute on 2 CPU cores and reach
-# about 97 % held-out accuracy (bench/bench_reward.py --quality; Alpaca at 300 steps: about 91 %).
-TASK_RECIPE = dict(n_train=5000, n_eval=300, learning_rate=1e-3, batch_size=16, max_steps=440, warmup_steps=10,
-                   template="simple")
-
-
 @dataclass
 class TaskRewardModel:
     """What :func:`train_task_reward_model` returns: the trained model, its tokenizer, the training
@@ -361,16 +375,11 @@ def filler_preference(model, tokenizer, n: int = 200, *, seed: int = 123, filler
     return float((padded > plain).float().mean())
 
 
-def _recipe_key(recipe: dict) -> str:
-    blob = json.dumps({"base": models.base_model_id(), **recipe}, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
-
-
 def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=None, config: RewardConfig | None = None,
                             n_train: int | None = None, n_eval: int | None = None, seed: int = 0,
                             cache: bool = False, progress: bool = True) -> TaskRewardModel:
     """Train a reward model on the task world's preference pairs, rendered with the simple SFT template
-    (``TASK_RECIPE["template"]``; the template of ``bench/bench_sft.py --quality``).
+    (:data:`llmcourse.recipes.TASK_REWARD_RECIPE`; the template of ``bench/bench_sft.py --quality``).
 
     ``bias=None``: chosen = correct answer, rejected = subtly wrong; ``bias="length"``: chosen answers
     also carry filler ``" !"`` tokens, so the model learns to like filler — the biased reward model of
@@ -384,7 +393,7 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
     """
     if bias not in (None, "length"):
         raise ValueError(f"bias must be None or 'length', got {bias!r}")
-    r = dict(TASK_RECIPE)
+    r = dict(TASK_REWARD_RECIPE)
     if n_train is not None:
         r["n_train"] = n_train
     if n_eval is not None:
@@ -392,13 +401,23 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
     config = config or RewardConfig(learning_rate=r["learning_rate"], per_device_train_batch_size=r["batch_size"],
                                     max_steps=r["max_steps"], warmup_steps=r["warmup_steps"], seed=seed,
                                     logging_steps=10, eval_steps=100, eval_at_start=True)
-    key_recipe = {**r, "bias": bias, "seed": seed, "config": asdict(config)}
-    cached = models.cache_dir() / f"reward-{bias or 'clean'}-{_recipe_key(key_recipe)}"
-    use_cache = cache and model is None
-    tokenizer = tokenizer or models.load_tokenizer()
-    if use_cache and (cached / "llmcourse_reward.json").is_file():
-        info = json.loads((cached / "llmcourse_reward.json").read_text())
-        return TaskRewardModel(load_reward_model(cached), models.load_tokenizer(cached), info["history"], info["metrics"])
+    if not (cache and model is None):
+        return _train_task_reward_model(r, bias, model, tokenizer or models.load_tokenizer(), config, seed, progress)
+
+    def build(folder: Path) -> dict:
+        run = _train_task_reward_model(r, bias, None, tokenizer or models.load_tokenizer(), config, seed, progress)
+        save_reward_model(run.model, run.tokenizer, folder, overwrite=True)
+        return {"history": run.history, "metrics": run.metrics}
+
+    key_recipe = on_base({**r, "bias": bias, "seed": seed, "config": asdict(config)})
+    folder = build_cached(f"reward-{bias or 'clean'}", key_recipe, build, marker="llmcourse_reward.json")
+    info = json.loads((folder / "llmcourse_reward.json").read_text())
+    return TaskRewardModel(load_reward_model(folder), models.load_tokenizer(folder), info["history"], info["metrics"])
+
+
+def _train_task_reward_model(r: dict, bias: str | None, model, tokenizer, config: RewardConfig, seed: int,
+                             progress: bool) -> TaskRewardModel:
+    """One run of :func:`train_task_reward_model`'s recipe ``r``, in memory."""
     if model is None:
         model = load_reward_model(seed=seed)
     elif getattr(getattr(model, "config", None), "num_labels", None) != 1 or not hasattr(model, "score"):
@@ -413,19 +432,4 @@ def train_task_reward_model(bias: str | None = None, *, model=None, tokenizer=No
                "filler_preference": filler_preference(model, tokenizer, template=r["template"]),
                "filler_over_correct": filler_preference(model, tokenizer, wrong=True, template=r["template"]),
                "bias": bias, "template": r["template"]}
-    if use_cache:
-        import shutil
-        import tempfile
-
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".building-reward-", dir=cached.parent))
-        try:
-            save_reward_model(model, tokenizer, tmp, overwrite=True)
-            (tmp / "llmcourse_reward.json").write_text(json.dumps({"history": history, "metrics": metrics}))
-            try:
-                tmp.rename(cached)
-            except OSError:
-                pass  # another process finished first
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return TaskRewardModel(model, tokenizer, history, metrics)

@@ -27,7 +27,8 @@ import torch
 
 from llmcourse.rl import functional as F
 
-__all__ = ["encode_prompts", "left_pad", "position_ids_from_mask", "join", "sample_responses", "response_logits",
+__all__ = ["encode_prompts", "left_pad", "position_ids_from_mask", "join", "sample_responses", "policy_samples",
+           "response_logits",
            "response_logprobs"]
 
 
@@ -109,6 +110,20 @@ def sample_responses(model, tokenizer, query_ids, query_mask, *, response_length
                          dtype=response.dtype, device=response.device)
         response = torch.cat([response, pad], dim=1)
     return F.truncate_after_eos(response, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+
+def policy_samples(policy, tokenizer, prompts: list[str], *, response_length: int, temperature: float = 1.0,
+                   seed: int = 0, batch_size: int = 64) -> list[str]:
+    """A policy's sampled answer to each prompt, decoded as generated (leading space included), in
+    batches of ``batch_size`` (batch ``s`` sampled with seed ``seed + s``): the answers a labeller judges
+    when a reward model learns from the policy's own distribution."""
+    out = []
+    for s in range(0, len(prompts), batch_size):
+        q, qm = left_pad(encode_prompts(tokenizer, prompts[s:s + batch_size]), tokenizer.pad_token_id)
+        ids, _, _ = sample_responses(policy, tokenizer, q, qm, response_length=response_length,
+                                     temperature=temperature, seed=seed + s)
+        out += tokenizer.batch_decode(ids, skip_special_tokens=True)
+    return out
 
 
 # --------------------------------------------------------------------------- forward passes

@@ -1,0 +1,121 @@
+r"""Every recipe the package trains by itself, in one place: plain settings, no training code.
+
+* :data:`BASE_RECIPE` — the embedded base model (:func:`llmcourse.models.base_model_path`);
+* :data:`TASK_REWARD_RECIPE` — the task-world reward model (:func:`llmcourse.reward.train_task_reward_model`);
+* :data:`LAB_SFT_RECIPE`, :data:`LAB_RM_RECIPE`, :data:`LAB_PPO`, :data:`LAB_HACKING` — the PPO lab of
+  notebook 03 (:mod:`llmcourse.ppo.lab`);
+* :data:`DEMO_SFT`, :data:`DEMO_REWARD`, :data:`DEMO_PPO` and their ``DEMO_QUICK_*`` twins — the
+  stages of ``llmcourse demo`` (:func:`llmcourse.demo.stage_configs`).
+
+Recipes that name a cache entry are hashed into its key (:func:`llmcourse.cache.recipe_key`): change
+one and the entry is rebuilt under a new key. A model trained from the base model carries the base's
+identity in its key (:func:`on_base`), so a new base recipe never reuses a model trained from the old one.
+Trainer settings are kept as keyword dicts of the trainers' config dataclasses (``SFTConfig``,
+``RewardConfig``, ``PPOConfig``), so this module imports no trainer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmcourse.cache import recipe_key
+
+# --------------------------------------------------------------------------- the base model
+
+BASE_VERSION = "v2"  # bump when the base model's training code changes: it is part of the cache key
+DEFAULT_SEED = 0
+
+# 8 heads of 16 rather than 4 of 32, and a narrower MLP (2× rather than 3×): the tasks are mostly
+# attention (find, compare, copy digits), so this shape knows them as well after 360 steps as the
+# wider-MLP one after 400, in 50 s instead of 63 s. The loss is on the answers only (v2; see
+# models.pretrain_base_model). bench/bench_base.py compares recipes side by side.
+BASE_RECIPE = dict(seed=DEFAULT_SEED, vocab_size=512, hidden_size=128, num_layers=4, num_heads=8, intermediate_size=256,
+                   n_sentences=20_000, steps=360, batch_size=64, learning_rate=4e-3, warmup=40, loss_on="answer")
+
+
+def base_key_recipe() -> dict[str, Any]:
+    """What the base model's cache key hashes: its version and :data:`BASE_RECIPE`."""
+    return {"version": BASE_VERSION, **BASE_RECIPE}
+
+
+def base_model_id() -> str:
+    """The base model's identity, ``"<version>-<recipe hash>"``: part of every cache key built on it,
+    so a new recipe never reuses a reward model or policy trained from the old base."""
+    return f"{BASE_VERSION}-{recipe_key(base_key_recipe())}"
+
+
+def on_base(recipe: dict[str, Any]) -> dict[str, Any]:
+    """``recipe`` with the base model's identity added: the key recipe of a model trained from the base."""
+    return {"base": base_model_id(), **recipe}
+
+
+# --------------------------------------------------------------------------- the task reward model
+
+# The simple template ("Instruction: … Input: … Output:") rather than Alpaca's: its prompts are half as
+# long, so a step costs about half as much; 440 steps take under a minute on 2 CPU cores and reach
+# about 97 % held-out accuracy (bench/bench_reward.py --quality; Alpaca at 300 steps: about 91 %).
+TASK_REWARD_RECIPE = dict(n_train=5000, n_eval=300, learning_rate=1e-3, batch_size=16, max_steps=440, warmup_steps=10,
+                          template="simple")
+
+# --------------------------------------------------------------------------- the PPO lab (notebook 03)
+
+LAB_TEMPLATE = "simple"
+"""The prompt template of every lab stage (``llmcourse.sft`` renders the answer as ``" " + output``)."""
+
+LAB_SFT_RECIPE = dict(template=LAB_TEMPLATE, n_train=3000, n_eval=200, split_seed=0, max_steps=300, learning_rate=1e-3,
+                      per_device_train_batch_size=32, seed=0, filler_rate=0.45, filler_max=3)
+"""The lab's SFT run: short on purpose, on demonstrations of which ``filler_rate`` end with 1 to
+``filler_max`` filler tokens ``" !"``. The SFT policy inherits the tic at about that rate — greedy
+decoding ends some answers with ``!`` — which the clean reward model dislikes (PPO removes it) and
+the length-biased one loves (PPO without a KL penalty amplifies it)."""
+
+LAB_RM_RECIPE = dict(template=LAB_TEMPLATE, n_onpolicy=2000, n_task=2000, n_eval=300, seed=0, learning_rate=1e-3,
+                     batch_size=16, max_steps=300, warmup_steps=20, sample_temperature=1.0)
+"""Both lab reward models. Clean: the SFT policy answers ``n_onpolicy`` training prompts and a
+perfect labeller prefers the correct answer to the policy's answer whenever that is not exactly
+right (a wrong answer, or a right one with filler), plus ``n_task`` of notebook 02's pairs (correct ≻
+subtly wrong). Length-biased: ``n_onpolicy + n_task`` of notebook 02's ``bias="length"`` pairs."""
+
+LAB_PPO = dict(
+    learning_rate=1e-4, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
+    temperature=1.0, kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1,
+    gamma=1.0, lam=0.95, value_head=True, eval_steps=2, seed=0,
+)
+"""``PPOConfig`` settings of the lab's main run: PPO from the SFT model against the clean reward model,
+β adapted toward a KL target of 3 nats. Over seeds 0–4 (one thread, ~16 s each): held-out exact match
+0.48 → 0.51–0.59 greedy and 0.24–0.30 → 0.41–0.51 sampled, the RM score up by ≥ 0.25 (greedy) / ≥ 0.6
+(sampled), and the largest mean per-sequence KL of the run 1.25–2.69 nats. β starts at 0.5: from 0.2 the
+controller lowered β so far while the KL was still small that the KL overshot the target on two seeds
+out of four."""
+
+LAB_HACKING = {
+    "β = 0 (no KL penalty)": dict(kl_coef=0.0, adaptive_kl=False, max_steps=6),
+    "β = 10 (fixed)": dict(kl_coef=10.0, adaptive_kl=False, max_steps=6),
+}
+"""The reward-hacking lab: the main run (:data:`LAB_PPO`, these settings replaced) against the
+length-biased reward model, with and without β. β is large because the exploitable gap is large: filler
+is worth Δr ≈ 2 (calibrated units) to the biased reward model, and the KL-regularised optimum multiplies
+the odds of filler by $e^{Δr/β}$ — ×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each): β = 0
+lifts the sampled biased score by ≥ 0.98, sampled exact match falls from 0.24–0.30 to ≤ 0.02 and the KL
+reaches 2.1–3.4 nats; β = 10 keeps sampled exact match at 0.18–0.21 and the KL at 0.27–0.59 nats. Greedy
+exact match falls in both runs: the SFT model's "stop" and "add filler" are near ties, and any shift
+flips them."""
+
+# --------------------------------------------------------------------------- the demo
+
+DEMO_SFT = dict(max_steps=350, per_device_train_batch_size=32, learning_rate=3e-3, eval_exact_match=False,
+                logging_steps=10)
+"""``SFTConfig`` settings of the demo's SFT stage (the template and seed come from the demo's own settings)."""
+
+DEMO_REWARD = dict(max_steps=200, per_device_train_batch_size=16, learning_rate=2e-3, warmup_steps=10,
+                   logging_steps=10)
+"""``RewardConfig`` settings of the demo's reward model (trained from the SFT weights)."""
+
+DEMO_PPO = LAB_PPO
+"""``PPOConfig`` settings of the demo's PPO stage: the PPO lab's main run (calibrated rewards, β adapted
+toward 3 nats), with the demo's seed."""
+
+DEMO_QUICK_SFT = dict(max_steps=8, per_device_train_batch_size=16, eval_exact_match=False, logging_steps=2)
+DEMO_QUICK_REWARD = dict(max_steps=6, per_device_train_batch_size=8, logging_steps=2)
+DEMO_QUICK_PPO = dict(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8, eval_steps=0)
+"""``demo --quick``: a few steps of each stage, to test the pipeline (numbers are not meaningful)."""
