@@ -139,15 +139,6 @@ def test_kl_unknown_estimator_is_refused():
 # --------------------------------------------------------------------------- rewards
 
 
-def test_last_token_index():
-    assert F.last_token_index(T([[1, 1, 0], [1, 0, 0], [1, 1, 1]])).tolist() == [1, 0, 2]
-
-
-def test_last_token_index_refuses_all_padding_rows():
-    with pytest.raises(ValueError, match=r"row\(s\) \[1\]"):
-        F.last_token_index(T([[1, 0], [0, 0]]))
-
-
 def test_kl_penalized_rewards_hand_example():
     scores = T([2.0, -1.0])
     logp = T([[-1.0, -2.0, -3.0], [-1.0, -1.0, 0.0]])

@@ -30,6 +30,7 @@ from llmcourse.rl.rollout import (  # noqa: F401  (the shared layer, re-exported
     encode_prompts,
     join,
     left_pad,
+    policy_samples,
     position_ids_from_mask,
     response_logits,
     response_logprobs,
@@ -37,7 +38,7 @@ from llmcourse.rl.rollout import (  # noqa: F401  (the shared layer, re-exported
 )
 
 __all__ = [
-    "Rollout", "encode_prompts", "left_pad", "sample_responses", "join", "position_ids_from_mask",
+    "Rollout", "encode_prompts", "left_pad", "sample_responses", "policy_samples", "join", "position_ids_from_mask",
     "response_logits", "response_logprobs", "token_values", "sequence_scores", "same_tokenizer",
     "check_reward_tokenizer", "score_responses", "PolicyAndValue", "collect_rollout",
 ]

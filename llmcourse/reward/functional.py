@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from llmcourse.rl.functional import last_token_index  # one definition, shared with PPO and GRPO
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -194,24 +196,6 @@ def _check_mask(values: torch.Tensor, attention_mask: torch.Tensor) -> None:
                          f"got {tuple(values.shape)}{hint}")
     if attention_mask.dtype != torch.bool and attention_mask.is_floating_point():
         raise TypeError(f"attention_mask has dtype {attention_mask.dtype}; expected 0/1 integers or booleans")
-
-
-def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
-    r"""Index of the rightmost real (mask = 1) token in each row, whatever the padding side.
-
-    $i_b = \max\{t : \text{mask}_{b,t} = 1\}$, computed as ``argmax(t · mask)``. With right padding
-    this equals ``mask.sum(-1) - 1``; with left padding it is ``seq - 1``; neither shortcut works for
-    both. Shapes: (B, T) -> (B,) long. A row with no real token is an error.
-    """
-    if attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must have shape (batch, seq); got {tuple(attention_mask.shape)}")
-    mask = attention_mask.long()
-    empty = mask.sum(-1) == 0
-    if bool(empty.any()):
-        i = int(empty.nonzero()[0, 0])
-        raise ValueError(f"row {i} of attention_mask has no real token (all zeros): an empty sequence has no score")
-    positions = torch.arange(mask.shape[-1], device=mask.device)
-    return (positions * mask).argmax(-1)
 
 
 def scores_at_last_token(values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -178,8 +178,20 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch
 
 
 def last_token_index(mask: torch.Tensor) -> torch.Tensor:
-    r"""Index of the last real token of every row, $\max\{t : m_t = 1\}$. Shapes: mask (B, T) -> (B,) long.
-    Rows that are all padding raise a ``ValueError`` (they have no last token)."""
-    _require_nonempty_rows(mask, "last_token_index")
-    positions = torch.arange(mask.shape[-1], device=mask.device)
-    return torch.where(mask.bool(), positions, -1).max(dim=-1).values
+    r"""Index of the rightmost real (mask = 1) token in each row, whatever the padding side.
+
+    $i_b = \max\{t : m_{b,t} = 1\}$, computed as ``argmax(t · mask)``. With right padding this
+    equals ``mask.sum(-1) - 1``; with left padding it is ``seq - 1``; neither shortcut works for both.
+    Where a reward model's score is read, and where PPO gives it. Shapes: (B, T) -> (B,) long. A row
+    with no real token is an error.
+    """
+    if mask.dim() != 2:
+        raise ValueError(f"the mask must have shape (batch, seq); got {tuple(mask.shape)}")
+    m = mask.long()
+    empty = m.sum(-1) == 0
+    if bool(empty.any()):
+        i = int(empty.nonzero()[0, 0])
+        raise ValueError(f"row {i} of the mask has no real token (all zeros): an empty sequence has no last token "
+                         "to read a score at")
+    positions = torch.arange(m.shape[-1], device=m.device)
+    return (positions * m).argmax(-1)

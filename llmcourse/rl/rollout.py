@@ -28,8 +28,7 @@ import torch
 from llmcourse.rl import functional as F
 
 __all__ = ["encode_prompts", "left_pad", "position_ids_from_mask", "join", "sample_responses", "policy_samples",
-           "response_logits",
-           "response_logprobs"]
+           "response_logits", "response_logprobs"]
 
 
 # --------------------------------------------------------------------------- tokens
