@@ -164,3 +164,31 @@ def test_the_example_in_docs_authoring_generates(tmp_path):
     example = text.split("```python\n# tools/notebooks/02_reward_model.py\n", 1)[1].split("```", 1)[0]
     cells = nbsource.expand(_source(tmp_path, example, name="02_reward_model"), tmp_path)
     assert [_nbgrader(c).get("grade_id") for c in cells] == [None, None, "bt_numpy", "test_bt_numpy", "q_derive", "derive"]
+
+
+def _solution_functions(source: Path) -> dict[str, str]:
+    """Function name → source of every solution cell that defines one."""
+    import ast
+
+    out = {}
+    for cell in nbsource.expand(source):
+        if _nbgrader(cell).get("solution") and cell.cell_type == "code":
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.FunctionDef):
+                    out[node.name] = cell.source
+    return out
+
+
+def test_notebook_06_writes_no_stage_exercise_a_second_time():
+    """Its coding questions are `include=` cells: the same text as the stage's, so they cannot drift."""
+    review, *stages = sorted(nbsource.sources(), key=lambda s: s.stem != "06_interview_prep")
+    assert review.stem == "06_interview_prep"
+    theirs = {}
+    for s in stages:
+        theirs.update(_solution_functions(s))
+    shared = {name: src for name, src in _solution_functions(review).items() if name in theirs}
+    assert {"format_alpaca", "build_example", "bradley_terry_loss_numpy", "synonym_replacement",
+            "random_deletion", "plot_loss_vs_params"} <= set(shared)
+    assert all(src == theirs[name] for name, src in shared.items())
+    text = review.read_text()
+    assert "def synonym_replacement" not in text and 'include="04_augmentation:synonym_replacement"' in text

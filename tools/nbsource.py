@@ -79,7 +79,7 @@ def _where(source: Path, index: int, cell) -> str:
 
 
 def _concept(qid: str, points: float, body: str) -> list:
-    """Question (read-only, rendered from the bank), answer cell, test cell."""
+    """Question (read-only, rendered from the bank), answer cell, self-contained test cell."""
     from llmcourse.checks.interview import QUESTIONS, ChoiceQuestion, answer_placeholder, question_markdown
 
     q = QUESTIONS[qid]
@@ -88,7 +88,9 @@ def _concept(qid: str, points: float, body: str) -> list:
     return [
         nbcells.readonly(question_markdown(qid, points), f"q_{qid}", markdown=True),
         nbcells.solution(f"{answer_placeholder(qid)}\n### BEGIN SOLUTION\n{answer}\n### END SOLUTION", grade_id=qid),
-        nbcells.tests(f'checks.{check}("{qid}", answer_{qid})', grade_id=f"test_{qid}", points=points),
+        # its own import: a coding question's test cell included from a stage rebinds `checks`
+        nbcells.tests(f"from llmcourse.checks import interview as checks\n\n"
+                      f'checks.{check}("{qid}", answer_{qid})', grade_id=f"test_{qid}", points=points),
     ]
 
 

@@ -32,9 +32,13 @@ import random
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
+from llmcourse import templates
+from llmcourse.augment import STOP_WORDS
 from llmcourse.checks import interview as checks
+from llmcourse.scaling.law import BESIROGLU_2024, HOFFMANN_2022
 
 # %% [markdown]
 # # Part 1 · The guide's theory questions
@@ -251,29 +255,9 @@ answer_t5b = 6 * 70e9 * 1.4e12  # C ≈ 6ND
 # in `"### Response:\n"`). Return `(prompt, response)` with the response unchanged (EOS is added as an *id*
 # later).
 
-# %% solution="format_alpaca"
-from llmcourse import templates
+# %% include="01_sft_data:format_alpaca"
 
-
-def format_alpaca(record):
-    """(prompt, response) for an Alpaca record with 'instruction', optional 'input', and 'output'."""
-    ### BEGIN SOLUTION
-    inp = record.get("input") or ""
-    if inp.strip():
-        prompt = templates.ALPACA_WITH_INPUT.format(instruction=record["instruction"], input=inp)
-    else:
-        prompt = templates.ALPACA_NO_INPUT.format(instruction=record["instruction"])
-    return prompt, record["output"]
-    ### END SOLUTION
-
-
-# %% tests="test_format_alpaca" points=1
-from llmcourse.checks import sft as sft_checks
-
-sft_checks.check_format_alpaca(format_alpaca)
-### BEGIN HIDDEN TESTS
-sft_checks.check_format_alpaca(format_alpaca, hidden=True)
-### END HIDDEN TESTS
+# %% include="01_sft_data:test_format_alpaca"
 
 # %% [markdown]
 # Then the ids and labels. The guide tokenises `bos + prompt` and `bos + prompt + output + eos` separately and
@@ -285,23 +269,9 @@ sft_checks.check_format_alpaca(format_alpaca, hidden=True)
 #
 # Return `{"input_ids": [...], "labels": [...]}` (lists of int); `bos_token_id=None` means "no BOS".
 
-# %% solution="build_example"
-def build_example(prompt_ids, response_ids, bos_token_id, eos_token_id):
-    """input_ids and labels (prompt masked with -100, EOS a target) for one (prompt, response) pair."""
-    ### BEGIN SOLUTION
-    head = ([bos_token_id] if bos_token_id is not None else []) + list(prompt_ids)
-    target = list(response_ids) + [eos_token_id]
-    return {"input_ids": head + target, "labels": [-100] * len(head) + target}
-    ### END SOLUTION
+# %% include="01_sft_data:build_example"
 
-
-# %% tests="test_build_example" points=2
-from llmcourse.checks import sft as sft_checks
-
-sft_checks.check_build_example(build_example)
-### BEGIN HIDDEN TESTS
-sft_checks.check_build_example(build_example, hidden=True)
-### END HIDDEN TESTS
+# %% include="01_sft_data:test_build_example"
 
 # %% [markdown]
 # The `Dataset` itself, with **your** two functions, fixing the guide's loader too: a malformed file raises
@@ -359,30 +329,9 @@ except records.RecordError as err:
 # averaged over pairs (`reduction="mean"`) or summed (`"sum"`). It must be finite and exact for any finite
 # score gap, including ±10⁴ — the guide's `-np.log(sigmoid(x))` is not (Part 4).
 
-# %% solution="bradley_terry_numpy"
-def bradley_terry_loss_numpy(chosen, rejected, reduction="mean"):
-    """Mean (or sum) over pairs of -log sigmoid(chosen - rejected), stable for any finite gap."""
-    ### BEGIN SOLUTION
-    chosen = np.asarray(chosen, dtype=np.float64)
-    rejected = np.asarray(rejected, dtype=np.float64)
-    if chosen.shape != rejected.shape:
-        raise ValueError(f"chosen has shape {chosen.shape}, rejected {rejected.shape}: one score each per pair")
-    per_pair = np.logaddexp(0.0, -(chosen - rejected))  # softplus(-x) = -log sigmoid(x), no overflow
-    if reduction == "mean":
-        return per_pair.mean()
-    if reduction == "sum":
-        return per_pair.sum()
-    raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    ### END SOLUTION
+# %% include="02_reward_model:bt_numpy" grade_id="bradley_terry_numpy"
 
-
-# %% tests="test_bradley_terry_numpy" points=2
-from llmcourse.checks import reward as reward_checks
-
-reward_checks.check_bradley_terry_numpy(bradley_terry_loss_numpy)
-### BEGIN HIDDEN TESTS
-reward_checks.check_bradley_terry_numpy(bradley_terry_loss_numpy, hidden=True)
-### END HIDDEN TESTS
+# %% include="02_reward_model:test_bt_numpy" grade_id="test_bradley_terry_numpy"
 
 # %% [markdown]
 # Your loss on the guide's two example batches (well and poorly separated):
@@ -407,59 +356,13 @@ print(f"well separated: {good:.4f}   poorly separated: {poor:.4f}   (coin flip: 
 # * **random deletion** — delete each word independently with probability $p$; never return an empty
 #   sentence (if every word went, keep one at random); a one-word sentence is returned as it is.
 
-# %% solution="synonym_replacement"
-from llmcourse.augment import STOP_WORDS
+# %% include="04_augmentation:synonym_replacement"
 
+# %% include="04_augmentation:test_synonym_replacement"
 
-def synonym_replacement(words, alpha, synonyms, rng, stop_words=STOP_WORDS):
-    """Replace n = max(1, floor(alpha * len(words))) distinct non-stop words by a random synonym each."""
-    ### BEGIN SOLUTION
-    new_words = list(words)
-    if alpha == 0 or not words:
-        return new_words
-    n = max(1, math.floor(alpha * len(words)))
-    candidates = [w for w in dict.fromkeys(words) if w.lower() not in stop_words]  # distinct, first-seen order
-    rng.shuffle(candidates)
-    replaced = 0
-    for word in candidates:
-        options = [s for s in synonyms(word) if s != word]
-        if not options:
-            continue
-        choice = rng.choice(options)
-        new_words = [choice if w == word else w for w in new_words]
-        replaced += 1
-        if replaced == n:
-            break
-    return new_words
-    ### END SOLUTION
+# %% include="04_augmentation:random_deletion"
 
-
-# %% tests="test_synonym_replacement" points=2
-from llmcourse.checks import augment as augment_checks
-
-augment_checks.check_synonym_replacement(synonym_replacement)
-### BEGIN HIDDEN TESTS
-augment_checks.check_synonym_replacement(synonym_replacement, hidden=True)
-### END HIDDEN TESTS
-
-# %% solution="random_deletion"
-def random_deletion(words, p, rng):
-    """Delete each word with probability p; never return an empty sentence."""
-    ### BEGIN SOLUTION
-    if len(words) <= 1:
-        return list(words)
-    kept = [w for w in words if rng.random() >= p]
-    return kept if kept else [rng.choice(words)]
-    ### END SOLUTION
-
-
-# %% tests="test_random_deletion" points=1
-from llmcourse.checks import augment as augment_checks
-
-augment_checks.check_random_deletion(random_deletion)
-### BEGIN HIDDEN TESTS
-augment_checks.check_random_deletion(random_deletion, hidden=True)
-### END HIDDEN TESTS
+# %% include="04_augmentation:test_random_deletion" points=1
 
 # %% [markdown]
 # The guide's `perform_eda`, fixed: the `Dict` import it forgot, a generator instead of the global `random`,
@@ -504,37 +407,9 @@ for sentence in ["The quick brown fox jumps over the lazy dog", "This is an amaz
 # log–log axes, with a legend (one entry per $D$) and labelled axes; return the `Figure`. (Afterwards, try
 # `params=BESIROGLU_2024`, the 2024 refit of the same data.)
 
-# %% solution="plot_loss_vs_params"
-import matplotlib.pyplot as plt
+# %% include="05_scaling_laws:plot_loss_vs_params"
 
-from llmcourse.scaling.law import BESIROGLU_2024, HOFFMANN_2022
-
-
-def plot_loss_vs_params(n_values, data_sizes, params=HOFFMANN_2022):
-    """L(N, D) against N, one line per D, log-log axes; returns the Figure."""
-    ### BEGIN SOLUTION
-    n = np.asarray(n_values, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for d in data_sizes:
-        loss = params.E + params.A / n**params.alpha + params.B / float(d) ** params.beta
-        ax.plot(n, loss, label=f"D = {float(d):.2g} tokens")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("parameters N")
-    ax.set_ylabel("loss L(N, D) (nats per token)")
-    ax.set_title("Chinchilla fit (Hoffmann et al. 2022): loss vs model size at fixed data")
-    ax.legend()
-    return fig
-    ### END SOLUTION
-
-
-# %% tests="test_plot_loss_vs_params" points=2
-from llmcourse.checks import scaling as scaling_checks
-
-scaling_checks.check_loss_plot(plot_loss_vs_params)
-### BEGIN HIDDEN TESTS
-scaling_checks.check_loss_plot(plot_loss_vs_params, hidden=True)
-### END HIDDEN TESTS
+# %% include="05_scaling_laws:test_plot_loss_vs_params"
 
 # %% [markdown]
 # Your plot with the guide's three data sizes, plus the comparison the guide's "Chinchilla insight" annotation
