@@ -83,15 +83,21 @@ def _cmd_course(args: argparse.Namespace) -> int:
 
     root = course.find_course_root(args.course)
     if args.action == "build":
-        for p in course.build(root, assignments=args.assignments or None):
+        from llmcourse.course import sources
+
+        for p in sources.build(root, args.assignments or None):  # tools/notebooks/*.py -> solutions/
+            print(f"generated {p.relative_to(root)}")
+        for p in course.build(root, assignments=args.assignments or None):  # solutions/ -> notebooks/
             print(f"generated {p.relative_to(root)}")
     elif args.action == "check":
-        problems = course.release_diff(root)
+        from llmcourse.course import sources
+
+        problems = sources.check(root) + course.release_diff(root)
         for line in problems:
             print(line)
         if problems:
             return 1
-        print("notebooks/ is in sync with solutions/")
+        print("solutions/ is in sync with tools/notebooks/ and notebooks/ with solutions/")
     elif args.action == "run":
         for nb_path in args.assignments:
             nb, timings = course.execute(nb_path)
@@ -153,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("course", help="nbgrader course tooling")
     c.add_argument("action", choices=["build", "check", "run", "grade"],
-                   help="build: regenerate notebooks/ from solutions/; check: are they in sync; "
+                   help="build: regenerate solutions/ from tools/notebooks/ and notebooks/ from solutions/; "
+                        "check: are they in sync; "
                         "run NOTEBOOK...: execute and time; grade SUBMISSIONS: autograde a folder")
     c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run) or the submissions "
                                                     "folder then optionally assignment ids (grade)")

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tools.nbcells import code, manual, md, readonly, solution, tests, write_notebook  # noqa: E402
+from llmcourse.course.cells import code, manual, md, readonly, solution, tests, write_notebook  # noqa: E402
 
 FIXTURE = "50_fixture"
 NOTEBOOK = "fixture.ipynb"

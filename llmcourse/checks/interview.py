@@ -2,7 +2,7 @@ r"""Concept checks for notebook 06 (interview prep): multiple-choice and numeric
 
 Each question lives here once — its text, its options, the answer, the explanation shown after a
 right answer, and a note for each classic wrong answer. The notebook's question cells are rendered
-from this bank (``concept=`` cells of ``tools/notebooks/06_interview_prep.py``; ``tools/nbsource.py``
+from this bank (``concept=`` cells of ``tools/notebooks/06_interview_prep.py``; ``llmcourse.course.sources``
 calls :func:`question_markdown`), so the
 release notebook carries the question and never the answer. The package is open-book, as for every
 other grader: a student who reads this file can see the answers.

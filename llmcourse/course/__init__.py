@@ -2,6 +2,8 @@
 
 One module per job, read top to bottom:
 
+* :mod:`~llmcourse.course.sources` -- ``tools/notebooks/*.py`` (one source per notebook) -> ``solutions/``,
+  with :mod:`~llmcourse.course.cells` (the nbgrader cell roles);
 * :mod:`~llmcourse.course.layout` -- the course folder, assignments, release build and sync check;
 * :mod:`~llmcourse.course.prepare` -- the cached models each assignment's notebook loads;
 * :mod:`~llmcourse.course.intake` -- submissions found, copied and inspected (tampering, suspicious code);

@@ -1,9 +1,8 @@
 """The nbgrader cell roles: one function per role sets a cell's nbgrader metadata.
 
-Notebooks are not written with these by hand any more: each has a source in ``tools/notebooks/``
-(jupytext percent format, see ``tools/nbsource.py`` and ``docs/authoring.md``) whose header keys are
-expanded by these functions. The test fixtures (``tests/grading_helpers.py``) build small notebooks
-with them directly.
+The course's notebooks are not written with these by hand: each has a source in ``tools/notebooks/``
+(jupytext percent format, :mod:`llmcourse.course.sources`, ``docs/authoring.md``) whose header keys
+are expanded by these functions. The grading tests build their small fixture notebooks with them.
 
 =================  =========================================  ==============================
 helper             nbgrader role                              metadata

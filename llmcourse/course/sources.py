@@ -7,7 +7,7 @@ code; JupyterLab with jupytext opens the file as a notebook.
 
 The nbgrader role of a cell is written in its header as ``key=value`` metadata (jupytext's own header
 syntax, values in JSON). One key per role, expanded here into nbgrader's metadata by
-:mod:`tools.nbcells` (so the six nbgrader flags are never written by hand, and a role that nbgrader
+:mod:`llmcourse.course.cells` (so the six nbgrader flags are never written by hand, and a role that nbgrader
 would misread cannot be written at all):
 
 =====================================  ==========================================================
@@ -25,13 +25,11 @@ header                                 cell
                                        question, answer cell (the body, or the bank's answer) and test
 =====================================  ==========================================================
 
-Commands (from the repository root)::
+``llmcourse course build`` writes ``solutions/`` from the sources (:func:`build`), then ``notebooks/``
+from ``solutions/`` with nbgrader; ``llmcourse course check`` reports both kinds of drift (:func:`check`
+here). To start a source from a notebook made elsewhere (e.g. with nbgrader's toolbar)::
 
-    python -m tools.nbsource build [NN_topic ...]   # write solutions/ from the sources
-    python -m tools.nbsource check                  # list notebooks that differ from their source
-    python -m tools.nbsource convert NOTEBOOK.ipynb # print a notebook as a source (to start one)
-
-then ``llmcourse course build`` regenerates ``notebooks/`` from ``solutions/`` with nbgrader.
+    python -m llmcourse.course.sources convert NOTEBOOK.ipynb > tools/notebooks/NN_topic.py
 """
 
 from __future__ import annotations
@@ -46,13 +44,10 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python tools/nbsource.py` as well as `python -m tools.nbsource`
-    sys.path.insert(0, str(ROOT))
+from llmcourse.course import cells as nbcells
+from llmcourse.course.layout import find_course_root
 
-from tools import nbcells  # noqa: E402
-
-SOURCE_DIR = "tools/notebooks"
+SOURCE_DIR = "tools/notebooks"  # relative to the course root; solutions/ and notebooks/ are made from it
 ROLES = ("solution", "tests", "readonly", "manual", "include", "concept")
 OPTIONS = ("points", "grade_id")
 # cell metadata jupytext itself writes to keep the file's blank lines; not part of the notebook
@@ -63,14 +58,19 @@ class SourceError(ValueError):
     """A notebook source that cannot be generated; the message names the file and the cell."""
 
 
-def sources(root: Path = ROOT) -> list[Path]:
-    """Every notebook source, in course order."""
+def sources(root: Path | None = None) -> list[Path]:
+    """Every notebook source of the course at ``root`` (default: this checkout), in course order."""
+    root = Path(root).resolve() if root else find_course_root()
     return sorted(p for p in (root / SOURCE_DIR).glob("[0-9][0-9]_*.py"))
 
 
-def target(source: Path, root: Path = ROOT) -> Path:
+def _root_of(source: Path) -> Path:
+    return Path(source).resolve().parents[len(Path(SOURCE_DIR).parts)]
+
+
+def target(source: Path) -> Path:
     """``tools/notebooks/02_reward_model.py`` → ``solutions/02_reward_model/reward_model.ipynb``."""
-    return root / "solutions" / source.stem / f"{source.stem[3:]}.ipynb"
+    return _root_of(source) / "solutions" / source.stem / f"{source.stem[3:]}.ipynb"
 
 
 def _where(source: Path, index: int, cell) -> str:
@@ -96,12 +96,12 @@ def _concept(qid: str, points: float, body: str) -> list:
 
 def _include(ref: str, root: Path, overrides: dict) -> nbformat.NotebookNode:
     name, _, grade_id = ref.partition(":")
-    path = root / SOURCE_DIR / f"{name}.py"
+    path = (root / SOURCE_DIR / f"{name}.py").resolve()
     if not grade_id or not path.exists():
         raise SourceError(f"include={ref!r}: expected 'NN_topic:grade_id' naming a file in {SOURCE_DIR}/")
     if path.resolve() in _including:
         raise SourceError(f"include={ref!r}: includes go one way (a stage into 06), this one loops back")
-    found = [c for c in expand(path, root) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    found = [c for c in expand(path) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
     if not found:
         raise SourceError(f"include={ref!r}: {path.name} has no cell with grade_id {grade_id!r}")
     cell = copy.deepcopy(found[0])
@@ -180,51 +180,52 @@ def _expand_cells(source: Path, root: Path, nb) -> list:
 
 
 @lru_cache(maxsize=None)
-def _expand_cached(source: Path, root: Path, stamp: float) -> tuple:
-    return tuple(_cells(source, root))
+def _expand_cached(source: Path, stamp: float) -> tuple:
+    return tuple(_cells(source, _root_of(source)))
 
 
-def expand(source: Path, root: Path = ROOT) -> list:
-    """The notebook cells a source stands for (nbgrader metadata set, includes resolved)."""
+def expand(source: Path) -> list:
+    """The notebook cells a source stands for (nbgrader metadata set, includes resolved; an include
+    names another source of the same ``tools/notebooks/`` folder)."""
     source = Path(source).resolve()
-    return [copy.deepcopy(c) for c in _expand_cached(source, Path(root).resolve(), source.stat().st_mtime)]
+    return [copy.deepcopy(c) for c in _expand_cached(source, source.stat().st_mtime)]
 
 
-def generate(source: Path, root: Path = ROOT) -> nbformat.NotebookNode:
+def generate(source: Path) -> nbformat.NotebookNode:
     """The solution notebook for ``source``, exactly as :func:`build` writes it."""
-    return nbcells.make_notebook(expand(source, root))
+    return nbcells.make_notebook(expand(source))
 
 
-def build(root: Path = ROOT, names: list[str] | None = None) -> list[Path]:
-    """Write ``solutions/`` from the sources (all, or the ``NN_topic`` names given)."""
-    chosen = [s for s in sources(root) if not names or s.stem in names]
-    missing = set(names or []) - {s.stem for s in chosen}
-    if missing:
-        raise SourceError(f"no source for {sorted(missing)} in {SOURCE_DIR}/")
-    return [nbcells.write_notebook(target(s, root), expand(s, root)) for s in chosen]
+def build(root: Path | None = None, names: list[str] | None = None) -> list[Path]:
+    """Write ``solutions/`` from the sources: all, or those among the assignment ids ``names``."""
+    return [nbcells.write_notebook(target(s), expand(s)) for s in sources(root) if not names or s.stem in names]
 
 
 def _text(nb) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def check(root: Path = ROOT) -> list[str]:
-    """One line per solution notebook that is not what its source generates (empty: all in sync)."""
+def check(root: Path | None = None) -> list[str]:
+    """One line per solution notebook that is not what its source generates (empty: all in sync).
+    A course without ``tools/notebooks/`` (notebooks written in JupyterLab) has nothing to check."""
+    root = Path(root).resolve() if root else find_course_root()
+    if not (root / SOURCE_DIR).is_dir():
+        return []
     problems = []
-    made = {target(s, root): s for s in sources(root)}
+    made = {target(s): s for s in sources(root)}
     for path, source in made.items():
         rel = path.relative_to(root)
         try:
-            want = _text(generate(source, root))
+            want = _text(generate(source))
         except SourceError as err:
             problems.append(f"{rel}: its source cannot be generated: {err}")
             continue
         if not path.exists():
-            problems.append(f"{rel}: missing (run `python -m tools.nbsource build`)")
+            problems.append(f"{rel}: missing (run `llmcourse course build`)")
         elif path.read_text() != want:
             problems.append(f"{rel}: differs from {source.relative_to(root)} "
                             f"({_first_difference(path.read_text(), want)}; edit the source, then "
-                            f"`python -m tools.nbsource build`)")
+                            f"`llmcourse course build`)")
     for path in sorted((root / "solutions").glob("*/*.ipynb")):
         if path not in made:
             problems.append(f"{path.relative_to(root)}: has no source in {SOURCE_DIR}/")
@@ -266,25 +267,14 @@ def to_source(notebook: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.nbsource", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="write solutions/ from tools/notebooks/")
-    b.add_argument("names", nargs="*", help="NN_topic names (default: all)")
-    sub.add_parser("check", help="list solution notebooks that differ from their source")
-    c = sub.add_parser("convert", help="print a notebook as a percent-format source")
-    c.add_argument("notebook", type=Path)
+    """``python -m llmcourse.course.sources convert NOTEBOOK.ipynb``: print a notebook as a source."""
+    parser = argparse.ArgumentParser(prog="python -m llmcourse.course.sources",
+                                     description="Print a notebook as a percent-format source.")
+    parser.add_argument("command", choices=["convert"])
+    parser.add_argument("notebook", type=Path)
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "build":
-            for p in build(ROOT, args.names):
-                print(f"wrote {p.relative_to(ROOT)}")
-            print("next: llmcourse course build   (regenerates notebooks/ with nbgrader)")
-        elif args.cmd == "check":
-            problems = check(ROOT)
-            print("\n".join(problems) if problems else "solutions/ match their sources")
-            return 1 if problems else 0
-        else:
-            sys.stdout.write(to_source(args.notebook))
+        sys.stdout.write(to_source(args.notebook))
     except SourceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,29 +9,26 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from llmcourse.course import sources
+from llmcourse.course.sources import SourceError
 
-from tools import nbsource  # noqa: E402
-from tools.nbsource import SourceError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _copy_course(dest: Path) -> Path:
     """Sources and solution notebooks in a scratch folder, to edit without touching the checkout."""
-    shutil.copytree(ROOT / nbsource.SOURCE_DIR, dest / nbsource.SOURCE_DIR)
+    shutil.copytree(ROOT / sources.SOURCE_DIR, dest / sources.SOURCE_DIR)
     shutil.copytree(ROOT / "solutions", dest / "solutions")
     return dest
 
 
 def _source(tmp_path: Path, text: str, name: str = "90_demo") -> Path:
-    path = tmp_path / nbsource.SOURCE_DIR / f"{name}.py"
+    path = tmp_path / sources.SOURCE_DIR / f"{name}.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
@@ -43,12 +40,12 @@ def _nbgrader(cell) -> dict:
 
 def test_every_notebook_has_a_source():
     have = {p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")}
-    assert have == {s.stem for s in nbsource.sources()}
+    assert have == {s.stem for s in sources.sources(ROOT)}
     assert len(have) >= 7
 
 
 def test_every_solution_notebook_is_what_its_source_generates():
-    assert nbsource.check() == []
+    assert sources.check(ROOT) == []
 
 
 def test_a_hand_edit_to_a_solution_notebook_is_caught(tmp_path):
@@ -58,13 +55,13 @@ def test_a_hand_edit_to_a_solution_notebook_is_caught(tmp_path):
     cell = next(c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_random_swap")
     cell["source"] = [line for line in cell["source"] if "import augment as checks" not in line]  # issue 16's drift
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    problems = nbsource.check(root)
+    problems = sources.check(root)
     assert len(problems) == 1
     assert "solutions/04_augmentation/augmentation.ipynb" in problems[0] and "test_random_swap" in problems[0]
     assert "tools/notebooks/04_augmentation.py" in problems[0]
 
-    nbsource.build(root, ["04_augmentation"])  # regenerating from the source repairs it
-    assert nbsource.check(root) == []
+    sources.build(root, ["04_augmentation"])  # regenerating from the source repairs it
+    assert sources.check(root) == []
 
 
 def test_a_metadata_edit_a_missing_notebook_and_an_orphan_are_caught(tmp_path):
@@ -76,7 +73,7 @@ def test_a_metadata_edit_a_missing_notebook_and_an_orphan_are_caught(tmp_path):
     (root / "solutions" / "05_scaling_laws" / "scaling_laws.ipynb").unlink()
     (root / "solutions" / "99_stray").mkdir()
     shutil.copy(path, root / "solutions" / "99_stray" / "stray.ipynb")
-    problems = "\n".join(nbsource.check(root))
+    problems = "\n".join(sources.check(root))
     assert "welcome.ipynb" in problems and "metadata differs" in problems
     assert "scaling_laws.ipynb: missing" in problems
     assert "99_stray/stray.ipynb: has no source" in problems
@@ -110,7 +107,7 @@ assert double(2) == 4
 # %%
 print(double(5))
 ''')
-    cells = nbsource.expand(src, tmp_path)
+    cells = sources.expand(src)
     roles = [(c.cell_type, _nbgrader(c)) for c in cells]
     base = {"schema_version": 3, "task": False}
     assert roles == [
@@ -140,29 +137,29 @@ def test_a_bad_source_names_its_file_and_cell(tmp_path, text, message):
     _source(tmp_path, "# %% readonly=\"setup\"\nx = 1\n", name="00_welcome")
     src = _source(tmp_path, text)
     with pytest.raises(SourceError, match=message) as err:
-        nbsource.expand(src, tmp_path)
+        sources.expand(src)
     assert "90_demo.py: cell " in str(err.value)
 
 
 def test_include_copies_a_cell_of_another_source_with_overrides(tmp_path):
     _source(tmp_path, '# %% tests="test_a" points=2\nassert True\n', name="10_stage")
     src = _source(tmp_path, '# %% include="10_stage:test_a" grade_id="test_b" points=1\n')
-    (cell,) = nbsource.expand(src, tmp_path)
+    (cell,) = sources.expand(src)
     assert cell.source == "assert True"
     assert _nbgrader(cell)["grade_id"] == "test_b" and _nbgrader(cell)["points"] == 1
 
 
 def test_convert_writes_a_source_that_generates_the_same_notebook(tmp_path):
     notebook = ROOT / "solutions" / "00_welcome" / "welcome.ipynb"
-    src = _source(tmp_path, nbsource.to_source(notebook), name="00_welcome")
+    src = _source(tmp_path, sources.to_source(notebook), name="00_welcome")
     assert 'solution="exact_match"' in src.read_text()
-    assert nbformat.writes(nbsource.generate(src, tmp_path)) == nbformat.writes(nbformat.read(notebook, as_version=4))
+    assert nbformat.writes(sources.generate(src)) == nbformat.writes(nbformat.read(notebook, as_version=4))
 
 
 def test_the_example_in_docs_authoring_generates(tmp_path):
     text = (ROOT / "docs" / "authoring.md").read_text()
     example = text.split("```python\n# tools/notebooks/02_reward_model.py\n", 1)[1].split("```", 1)[0]
-    cells = nbsource.expand(_source(tmp_path, example, name="02_reward_model"), tmp_path)
+    cells = sources.expand(_source(tmp_path, example, name="02_reward_model"))
     assert [_nbgrader(c).get("grade_id") for c in cells] == [None, None, "bt_numpy", "test_bt_numpy", "q_derive", "derive"]
 
 
@@ -171,7 +168,7 @@ def _solution_functions(source: Path) -> dict[str, str]:
     import ast
 
     out = {}
-    for cell in nbsource.expand(source):
+    for cell in sources.expand(source):
         if _nbgrader(cell).get("solution") and cell.cell_type == "code":
             for node in ast.parse(cell.source).body:
                 if isinstance(node, ast.FunctionDef):
@@ -181,7 +178,7 @@ def _solution_functions(source: Path) -> dict[str, str]:
 
 def test_notebook_06_writes_no_stage_exercise_a_second_time():
     """Its coding questions are `include=` cells: the same text as the stage's, so they cannot drift."""
-    review, *stages = sorted(nbsource.sources(), key=lambda s: s.stem != "06_interview_prep")
+    review, *stages = sorted(sources.sources(ROOT), key=lambda s: s.stem != "06_interview_prep")
     assert review.stem == "06_interview_prep"
     theirs = {}
     for s in stages:
