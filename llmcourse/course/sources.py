@@ -118,8 +118,14 @@ def _include(ref: str, root: Path, overrides: dict) -> nbformat.NotebookNode:
 _including: set[Path] = set()  # sources being expanded right now, to refuse an include that loops
 
 
+@lru_cache(maxsize=64)
+def _parsed(source: Path, stamp: tuple[float, int]):
+    return jupytext.read(source, fmt="py:percent")
+
+
 def _cells(source: Path, root: Path) -> list:
-    nb = jupytext.read(source, fmt="py:percent")
+    st = source.stat()
+    nb = _parsed(source, (st.st_mtime, st.st_size))  # a stage's source is read once for it and for 06
     _including.add(source)
     try:
         return _expand_cells(source, root, nb)
@@ -179,16 +185,11 @@ def _expand_cells(source: Path, root: Path, nb) -> list:
     return out
 
 
-@lru_cache(maxsize=None)
-def _expand_cached(source: Path, stamp: float) -> tuple:
-    return tuple(_cells(source, _root_of(source)))
-
-
 def expand(source: Path) -> list:
     """The notebook cells a source stands for (nbgrader metadata set, includes resolved; an include
     names another source of the same ``tools/notebooks/`` folder)."""
     source = Path(source).resolve()
-    return [copy.deepcopy(c) for c in _expand_cached(source, source.stat().st_mtime)]
+    return _cells(source, _root_of(source))
 
 
 def generate(source: Path) -> nbformat.NotebookNode:
