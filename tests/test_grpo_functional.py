@@ -224,3 +224,12 @@ def test_compute_rewards_checks_what_a_function_returns():
 
     RW.compute_rewards([spy], ["a", "b"], ["x", "y"], {"answer": ["1", "2"], "task": ["add", "max"]})
     assert seen == {"answer": ["1", "2"], "task": ["add", "max"]}
+
+
+def test_bias_corrected_kl_is_weighted_by_the_ratio():
+    new, old, ref, adv, mask = _batch()
+    plain = G.grpo_loss(new, old, adv, mask, loss_type="bnpo")
+    corrected = G.grpo_loss(new, old, adv, mask, loss_type="bnpo", beta=0.5, ref_logprobs=ref,
+                            use_bias_correction_kl=True)
+    k3 = (torch.exp(ref - new) - (ref - new) - 1) * torch.exp(new - old)
+    assert_close(corrected - plain, 0.5 * (k3 * mask).sum() / mask.sum())

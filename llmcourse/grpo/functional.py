@@ -138,10 +138,15 @@ def reduce_token_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_typ
 def grpo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, *,
               loss_type: str = "dapo", epsilon_low: float = 0.2, epsilon_high: float | None = None, beta: float = 0.0,
               ref_logprobs: torch.Tensor | None = None, max_completion_length: int | None = None,
-              num_sequences=None, num_tokens=None) -> torch.Tensor:
+              num_sequences=None, num_tokens=None, use_bias_correction_kl: bool = False) -> torch.Tensor:
     r"""The GRPO loss of a batch: :func:`clipped_token_loss` $+\ \beta\,k_3$ per token, reduced by
     :func:`reduce_token_loss`. $k_3 = \frac{\pi_{\text{ref}}}{\pi_\theta} - \log\frac{\pi_{\text{ref}}}{\pi_\theta} - 1 \ge 0$
     (:func:`~llmcourse.rl.functional.kl_per_token`), needs ``ref_logprobs`` when ``beta > 0``.
+
+    ``use_bias_correction_kl=True`` multiplies $k_3$ by $\rho_{i,t}$ (TRL's default since 2025, from
+    DeepSeek-V3.2): the tokens were sampled from $\pi_{\text{old}}$, and the importance weight makes the
+    KL gradient the unbiased gradient of $\mathrm{KL}(\pi_\theta\Vert\pi_{\text{ref}})$ — it changes the
+    gradient even where $\rho = 1$ in value.
 
     At the first optimisation step on a batch $\pi_\theta = \pi_{\text{old}}$, so $\rho \equiv 1$ and
     the loss is $-$ (a weighted mean of the advantages) $\approx 0$ — but its gradient,
@@ -154,7 +159,10 @@ def grpo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: to
     if beta:
         if ref_logprobs is None:
             raise ValueError("beta > 0 needs ref_logprobs (the reference model's log-probs of the same tokens)")
-        per_token = per_token + beta * kl_per_token(logprobs, ref_logprobs, mask, "k3")
+        kl = kl_per_token(logprobs, ref_logprobs, mask, "k3")
+        if use_bias_correction_kl:
+            kl = kl * torch.exp(logprobs - old_logprobs)
+        per_token = per_token + beta * kl
     return reduce_token_loss(per_token, mask, loss_type, max_completion_length=max_completion_length,
                              num_sequences=num_sequences, num_tokens=num_tokens)
 

@@ -69,6 +69,9 @@ class GRPOConfig:
     """Upper clip ε_high (DAPO's clip-higher: 0.28); None: = ``epsilon``."""
     beta: float = 0.0
     """Weight of the k3 KL to the reference model (TRL: 0.0, no reference model is loaded)."""
+    use_bias_correction_kl: bool = False
+    """Multiply the k3 KL term by the importance ratio ρ (TRL's default is True; the GRPO paper's loss,
+    and this default, add β·k3 as it is). Only matters when ``beta > 0``."""
     scale_rewards: str = "group"
     """Advantage scaling: ``group`` (divide by the group's std), ``batch`` or ``none`` (Dr. GRPO)."""
     max_completion_length: int = 16
@@ -232,6 +235,8 @@ def grpo_update(model, optimizer, accelerator, batch: GRPOBatch, config: GRPOCon
     ``clip_low`` / ``clip_high`` / ``clip_region``, ``kl`` (k3 to the reference, when β > 0),
     ``first_ratio_dev`` (max |ρ − 1| on the first micro-batch: 0 unless sampling and update disagree)."""
     loss_fn = loss_fn or G.grpo_loss
+    # passed only when on, so a student's loss without the option still plugs in
+    extra = {"use_bias_correction_kl": True} if config.use_bias_correction_kl and config.beta else {}
     B = len(batch)
     window = B // config.steps_per_generation
     mb = config.per_device_train_batch_size
@@ -255,7 +260,7 @@ def grpo_update(model, optimizer, accelerator, batch: GRPOBatch, config: GRPOCon
                 loss = loss_fn(logp, old, batch.advantages[i], m, loss_type=config.loss_type,
                                epsilon_low=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta,
                                ref_logprobs=ref, max_completion_length=config.max_completion_length,
-                               num_sequences=n_seq, num_tokens=n_tok)
+                               num_sequences=n_seq, num_tokens=n_tok, **extra)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"GRPO loss is {loss.item()} {where}at iteration {it}, window {w}, micro-batch starting at row "
