@@ -9,26 +9,11 @@ from pathlib import Path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from llmcourse.config import load_stage_configs, make_config
-    from llmcourse.demo import DemoConfig, run_demo
-    from llmcourse.ppo import PPOConfig
-    from llmcourse.reward import RewardConfig
-    from llmcourse.sft import SFTConfig
+    from llmcourse.demo import demo_settings, run_demo
 
     given = {k: v for k, v in dict(model=args.model, data=args.data, output=args.output, seed=args.seed,
                                    quick=args.quick or None, force=args.force or None).items() if v is not None}
-    overrides = {}
-    if args.config:
-        stages = {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig, "ppo": PPOConfig}
-        from llmcourse.config import read_config_file
-
-        raw = read_config_file(args.config)
-        loaded = load_stage_configs(args.config, stages)
-        demo = make_config(DemoConfig, {**raw.get("demo", {}), **given}, where=f"{args.config}[demo]")
-        overrides = {k: loaded[k] for k in ("sft", "reward", "ppo") if k in raw}
-    else:
-        demo = DemoConfig(**given)
-    run_demo(demo, overrides)
+    run_demo(*demo_settings(given, args.config))
     return 0
 
 
@@ -193,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         print(f"llmcourse: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:  # training diverged (a NaN/inf loss): a setting, not a bug to trace
+        print(f"llmcourse: {exc}; lower the learning rate or check the --config values", file=sys.stderr)
         return 2
 
 

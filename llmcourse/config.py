@@ -9,15 +9,21 @@ per_device_train_batch_size = 32
 kl_coef = 0.05
 ```
 
-Each section fills one trainer's config dataclass (its fields and defaults are documented on the
-dataclass); a key that does not exist is an error naming it and the valid ones, never silently
-ignored — a typo like ``learnig_rate`` would otherwise train with the default.
+A section **overrides only the keys it names** on top of the settings in force (:func:`override`;
+the demo's tuned or ``--quick`` recipe, with its ``--seed``); a key that does not exist is an error
+naming it and the valid ones, never silently ignored — a typo like ``learnig_rate`` would otherwise
+train with the default.
+
+Every numeric setting of every stage config is checked by :func:`check_numbers` (called from each
+config's ``__post_init__``): a real number, finite (NaN and infinities refused), in the range its
+key allows (:data:`RANGES`, TRL's names), the key named in the message.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any, Mapping
@@ -62,7 +68,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if annotation in (float,) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if annotation is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value} is not a finite number")
     if annotation in (int, float, str, bool):
         if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
             return value
@@ -93,6 +101,105 @@ def make_config(cls: type, values: Mapping[str, Any], where: str = "config"):
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _checked_values(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; valid keys: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    return {k: _check_type(v, hints.get(k, Any), f"{where}.{k}") for k, v in values.items()}
+
+
+def override(config, values: Mapping[str, Any], where: str = "config"):
+    """A copy of the dataclass instance ``config`` with **only** the keys in ``values`` changed (unknown
+    keys and wrong types refused); the result is validated as a whole by the dataclass."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: must be a table of keys, got {type(values).__name__}")
+    kwargs = _checked_values(type(config), values, where)
+    try:
+        return dataclasses.replace(config, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def read_sections(path: str | Path, stages: Mapping[str, type]) -> dict[str, dict[str, Any]]:
+    """The sections of a config file, each checked against its stage's dataclass (names and types)
+    but not yet applied: ``{"sft": {"learning_rate": 2e-5}, ...}``, for :func:`override`."""
+    data = read_config_file(path)
+    unknown = sorted(set(data) - set(stages))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {unknown}; valid sections: {sorted(stages)}")
+    out = {}
+    for name, section in data.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: section [{name}] must be a table of keys")
+        out[name] = _checked_values(stages[name], section, f"{path}[{name}]")
+    return out
+
+
+# --------------------------------------------------------------------------- numeric settings
+
+# (low, high, low_inclusive, high_inclusive); None = unbounded. Keyed by TRL's field names, so every
+# stage's config that uses a name gets the same rule.
+POSITIVE = (0, None, False, False)
+NON_NEGATIVE = (0, None, True, False)
+AT_LEAST_ONE = (1, None, True, False)
+UNIT = (0, 1, True, True)
+RANGES: dict[str, tuple] = {
+    **dict.fromkeys(("learning_rate", "temperature", "cliprange", "cliprange_value", "epsilon", "epsilon_low",
+                     "epsilon_high", "target_kl", "horizon", "adam_epsilon", "max_seconds"), POSITIVE),
+    **dict.fromkeys(("weight_decay", "max_grad_norm", "kl_coef", "beta", "vf_coef", "missing_eos_penalty",
+                     "center_rewards_coefficient", "num_train_epochs", "warmup_steps", "eval_steps", "n_onpolicy",
+                     "seed"), NON_NEGATIVE),
+    **dict.fromkeys(("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                     "logging_steps", "batch_size", "num_mini_batches", "num_ppo_epochs", "response_length",
+                     "max_length", "eval_max_new_tokens", "max_completion_length", "max_prompt_length",
+                     "num_generations", "generation_batch_size", "steps_per_generation", "num_iterations",
+                     "n_train", "n_eval"), AT_LEAST_ONE),
+    **dict.fromkeys(("gamma", "lam", "min_lr_ratio", "warmup_ratio"), UNIT),
+    "adam_beta1": (0, 1, True, False), "adam_beta2": (0, 1, True, False), "label_smoothing": (0, 0.5, True, False),
+}
+
+
+def _describe(rng: tuple) -> str:
+    lo, hi, lo_in, hi_in = rng
+    if rng == AT_LEAST_ONE:
+        return "a positive integer"
+    if hi is None:
+        return f"{'>=' if lo_in else '>'} {lo}"
+    return f"in {'[' if lo_in else '('}{lo}, {hi}{']' if hi_in else ')'}"
+
+
+def check_numbers(config, ranges: Mapping[str, tuple] | None = None) -> None:
+    """Every ``int`` / ``float`` field of the dataclass instance ``config``: a number of its type (not a
+    bool), finite, and in ``RANGES[key]`` (plus ``ranges``, for keys of one config). ``None`` is left
+    to the config's own checks (it often means "off"); ``max_steps = -1`` means "use epochs".
+    Raises ``ValueError`` naming ``Class.key``, the value and the range."""
+    cls = type(config).__name__
+    hints = typing.get_type_hints(type(config))
+    table = {**RANGES, **(ranges or {})}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        kinds = {a for a in (typing.get_args(hints.get(f.name)) or (hints.get(f.name),)) if a in (int, float)}
+        if value is None or not kinds:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kinds == {int} and isinstance(value, float)):
+            want = "an integer" if kinds == {int} else "a number"
+            raise ValueError(f"{cls}.{f.name} must be {want}, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"{cls}.{f.name} must be a finite number, got {value}")
+        if f.name == "max_steps" and value == -1:
+            continue
+        rng = table.get(f.name, AT_LEAST_ONE if f.name == "max_steps" else None)
+        if rng is None:
+            continue
+        lo, hi, lo_in, hi_in = rng
+        ok = (lo is None or (value >= lo if lo_in else value > lo)) and (hi is None or (value <= hi if hi_in else value < hi))
+        if not ok:
+            what = "positive or -1 (use num_train_epochs)" if f.name == "max_steps" else _describe(rng)
+            raise ValueError(f"{cls}.{f.name} must be {what}, got {value!r}")
 
 
 def load_stage_configs(path: str | Path, stages: Mapping[str, type]) -> dict[str, Any]:

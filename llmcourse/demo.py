@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
+from llmcourse.config import check_numbers
 from llmcourse.report import atomic_report_dir, check_output_dir
 
 
@@ -60,6 +61,7 @@ class DemoConfig:
     short, so training is fast) or ``"alpaca"`` (Alpaca's preamble, about three times as many tokens)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         if self.n_eval < 1 or self.n_train < 1:
             raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
         if self.template not in ("simple", "alpaca"):
@@ -80,20 +82,64 @@ def stage_configs(demo: DemoConfig) -> dict:
             "ppo": PPOConfig(**{**ppo, "seed": demo.seed})}
 
 
-def _split_user_data(path: str, seed: int):
-    """Classify a ``--data`` file: instruction records for SFT, or preference pairs for the RM."""
-    from llmcourse.records import read_records
+def demo_settings(given: dict, config_path: str | None = None) -> tuple[DemoConfig, dict]:
+    """The demo's settings from command-line values and an optional ``--config`` file: ``(DemoConfig,
+    stage overrides)``. Command-line values win over ``[demo]``; each of ``[sft]``, ``[reward]``,
+    ``[ppo]`` changes only the keys it names, on top of the recipe in force (``--quick`` or the full
+    one, with ``--seed``). Every error names the file, the section and the key."""
+    from llmcourse.config import override, read_sections
+    from llmcourse.ppo import PPOConfig
+    from llmcourse.reward import RewardConfig
+    from llmcourse.sft import SFTConfig
 
-    located = read_records(path)
-    first = located[0].record
-    rng = random.Random(seed)
-    recs = [loc.record for loc in located]
-    rng.shuffle(recs)
-    n_eval = max(1, len(recs) // 10)
-    if len(recs) < 2:
-        raise ValueError(f"{path}: needs at least 2 records (one to train, one held out), found {len(recs)}")
-    kind = "preference" if {"chosen", "rejected"} <= set(first) else "instruction"
-    return kind, recs[n_eval:], recs[:n_eval]
+    if not config_path:
+        return DemoConfig(**given), {}
+    sections = read_sections(config_path, {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig,
+                                           "ppo": PPOConfig})
+    demo = override(DemoConfig(), {**sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
+    presets = stage_configs(demo)
+    return demo, {k: override(presets[k], sections[k], where=f"{config_path}[{k}]")
+                  for k in ("sft", "reward", "ppo") if k in sections}
+
+
+def _split_user_data(path: str, seed: int, template: str):
+    """Read and check **every** record of a ``--data`` file, then shuffle and split it: instruction
+    examples for SFT, or preference pairs (any shape :mod:`llmcourse.preferences` reads) for the reward
+    model. Checking comes first, so an error names the record's own line (or index) and field, and
+    comes before any model is loaded."""
+    from llmcourse.preferences import read_preference_records, render_pair
+    from llmcourse.records import RecordError, iter_records
+    from llmcourse.sft.data import load_examples
+
+    first = next(iter_records(path), None)  # the first record says which kind of file this is
+    if first is None:
+        raise RecordError(f"{path}: no records found")
+    first = first.record
+    if {"chosen", "rejected"} <= set(first) or "preferred_output" in first:
+        kind = "preference"
+        items = [render_pair(p, template) for p in read_preference_records(path)]
+    else:
+        kind = "instruction"
+        items = load_examples(path)
+        for ex in items:
+            if ex.history:
+                raise RecordError(
+                    f"{ex.where}: a multi-turn chat ({len(ex.history) // 2 + 1} exchanges); the demo trains every stage "
+                    f"on single-exchange {template!r} prompts — keep only the last exchange of each chat, or train "
+                    "on the whole chats in Python: llmcourse.sft.train_sft(model, tok, path, SFTConfig(template='chat'))")
+    if len(items) < 2:
+        raise ValueError(f"{path}: needs at least 2 records (one to train, one held out), found {len(items)}")
+    random.Random(seed).shuffle(items)
+    n_eval = max(1, len(items) // 10)
+    return kind, items[n_eval:], items[:n_eval]
+
+
+def _truncation_line(t: dict) -> str:
+    """What max_length did to the training data, in one line of the report."""
+    return (f"training data within max_length: SFT {t['sft_examples_kept']} examples kept, "
+            f"{t['sft_examples_truncated']} truncated (cut at {t['sft_max_length']} tokens, EOS lost; "
+            f"[sft] truncation = 'drop' drops them instead), {t['sft_examples_dropped']} dropped; reward model "
+            f"{t['reward_pairs_dropped']} pairs over {t['reward_max_length']} tokens dropped (never truncated)")
 
 
 def _sample_table(problems, columns: dict[str, list[str]]) -> str:
@@ -106,13 +152,17 @@ def _sample_table(problems, columns: dict[str, list[str]]) -> str:
 
 
 def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
-    """Run the four stages and write the report; returns the results dict (also ``results.json``)."""
+    """Run the four stages and write the report; returns the results dict (also ``results.json``).
+
+    ``overrides``: whole stage configs (``{"sft": SFTConfig(...)}``) used instead of the recipe's; to
+    change a few keys of the recipe, start from it: ``config.override(stage_configs(demo)["sft"],
+    {"learning_rate": 1e-3})`` (what ``--config`` does)."""
     from llmcourse import plots
     from llmcourse.ppo import train_ppo
     from llmcourse.rl.rollout import policy_samples
     from llmcourse.ppo.trainer import evaluate as evaluate_policy
     from llmcourse.ppo.trainer import prompts_from_records
-    from llmcourse.reward import load_preference_pairs, onpolicy_pairs, task_preference_data, train_reward_model
+    from llmcourse.reward import onpolicy_pairs, task_preference_data, train_reward_model
     from llmcourse.reward.model import calibrate_reward_model, reward_model_from_causal_lm
     from llmcourse.sft import train_sft
 
@@ -143,9 +193,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         data_note = "task world (generated)"
         onpolicy = not config.data and config.n_onpolicy > 0
         if config.data:
-            kind, train_part, eval_part = _split_user_data(config.data, config.seed)
+            kind, train_part, eval_part = _split_user_data(config.data, config.seed, config.template)
             if kind == "preference":
-                load_preference_pairs(config.data)  # validates every record, naming file:line and field
                 pref_train, pref_eval = train_part, eval_part
                 data_note = f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs)"
             else:
@@ -207,6 +256,13 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             "final_kl": last["kl"],
             "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
         }
+        first_sft = next(h for h in sft_history if "loss" in h)
+        first_rm = next((h for h in rm_history if "filtered_pairs" in h), {})
+        results["truncation"] = {
+            "sft_max_length": cfgs["sft"].max_length, "sft_policy": cfgs["sft"].truncation,
+            "sft_examples_kept": first_sft["examples"], "sft_examples_truncated": first_sft["truncated_examples"],
+            "sft_examples_dropped": first_sft["dropped_examples"],
+            "reward_max_length": cfgs["reward"].max_length, "reward_pairs_dropped": first_rm.get("filtered_pairs", 0)}
         if sft_eval is not None:
             results["sft_eval_loss"] = [h for h in sft_history if "eval_loss" in h][-1]["eval_loss"]
 
@@ -215,6 +271,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         acc = results["reward_model_accuracy"]
         rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
                  "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {last['kl']:.3f} nats",
+                 _truncation_line(results["truncation"]),
                  f"wall time: {results['seconds']['total']:.0f} s (SFT {seconds['sft']:.0f} s, RM {seconds['reward']:.0f} s, "
                  f"PPO {seconds['ppo']:.0f} s)"]
         table_md = "\n".join(rows)

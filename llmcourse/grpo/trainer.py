@@ -33,6 +33,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from llmcourse import tasks, training
+from llmcourse.config import check_numbers
 from llmcourse.grpo import functional as G
 from llmcourse.grpo import rewards as RW
 from llmcourse.rl import functional as F
@@ -97,6 +98,7 @@ class GRPOConfig:
     """Stop after the step that crosses this many seconds of training (evaluation excluded)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         def positive(name, integer=False):
             v = getattr(self, name)
             if integer and (not isinstance(v, int) or isinstance(v, bool)):

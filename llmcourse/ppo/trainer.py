@@ -28,6 +28,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from llmcourse import tasks, templates, training
+from llmcourse.config import check_numbers
 from llmcourse.ppo import functional as F
 from llmcourse.ppo import rollout as R
 
@@ -98,6 +99,7 @@ class PPOConfig:
     """Show a tqdm bar (main process only)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         def positive(name, integer=False):
             v = getattr(self, name)
             if integer and (not isinstance(v, int) or isinstance(v, bool)):

@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from llmcourse import models, tasks, templates, training
+from llmcourse.config import check_numbers
 from llmcourse.cache import build_cached
 from llmcourse.recipes import TASK_REWARD_RECIPE, on_base
 from llmcourse.reward.data import GroupedBatchSampler, PreferenceCollator, PreferenceDataset
@@ -85,6 +86,7 @@ class RewardConfig:
     """Save the trained model and tokenizer here at the end (None: don't save)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         positive = ["learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
                     "gradient_accumulation_steps", "max_length", "logging_steps"]
         for name in positive:

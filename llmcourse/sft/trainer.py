@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from llmcourse import models, tasks, training
+from llmcourse.config import check_numbers
 from llmcourse.sft.batching import (LengthGroupedBatchSampler, SFTDataset, as_examples, pack_examples, pad_collate,
                                     packed_collate)
 from llmcourse.sft.data import TEMPLATES, Example, render
@@ -96,6 +97,7 @@ class SFTConfig:
     """Show a tqdm bar (main process only)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         def positive(name, allow_none=False):
             v = getattr(self, name)
             if (v is None and allow_none) or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
@@ -220,7 +222,9 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
     pad token (or with PAD = EOS) gets a new ``<pad>`` and the model's embeddings are resized.
 
     The history is a list of dicts: training rows ``{"step", "epoch", "loss", "learning_rate",
-    "grad_norm", "target_tokens", "seconds"}`` every ``logging_steps``, and evaluation rows
+    "grad_norm", "target_tokens", "seconds"}`` every ``logging_steps`` (the first one also says what
+    ``max_length`` did to the data: ``"examples"`` kept, ``"truncated_examples"`` cut at the end — their
+    EOS lost — and ``"dropped_examples"``; a line is printed when any were cut or dropped), and evaluation rows
     ``{"step", "eval_loss", "eval_exact_match"}``. The model is trained in place and left in eval mode;
     with ``config.output_dir`` it is saved there (safetensors + tokenizer) and loads back with
     ``llmcourse.models.load_model(output_dir)`` / ``load_tokenizer(output_dir)``.
@@ -244,6 +248,10 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
     # ---- data
     train_set = _dataset(train_data, tokenizer, config, build_fn)
     eval_set = _dataset(eval_data, tokenizer, config, build_fn) if eval_data is not None else None
+    for name, ds in (("training", train_set), ("held-out", eval_set)):
+        if ds is not None and (ds.stats.truncated or ds.stats.dropped):  # said once, on stdout (stderr zeroes a graded cell)
+            accelerator.print(f"SFT {name} data: {ds.stats} (max_length={config.max_length}, "
+                              f"truncation={config.truncation!r})")
     items = pack_examples(train_set.items, config.max_length) if config.packing else train_set.items
     if config.packing:
         collate = partial(packed_collate, pad_token_id=tokenizer.pad_token_id)
@@ -331,6 +339,9 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
                    "seconds": round(time.perf_counter() - t0, 3)}
             if grad_norm is not None:
                 row["grad_norm"] = float(grad_norm)
+            if not any("loss" in h for h in history):  # the data summary, once, in the first row
+                row.update(examples=train_set.stats.kept, truncated_examples=train_set.stats.truncated,
+                           dropped_examples=train_set.stats.dropped)
             history.append(row)
             log_sum.zero_()
             bar.set_postfix(loss=f"{row['loss']:.3f}")
