@@ -1,6 +1,17 @@
-"""Shared fixtures. The embedded base model is built once per machine (cached) and shared by all tests."""
+"""Shared fixtures, the test tiers, and the base model as a named step of the session.
+
+Tiers: ``./run test`` runs everything. ``./run test --fast`` leaves out the tests marked
+``@pytest.mark.slow`` (they train a model, execute a notebook or run nbgrader) and fails any test
+that still takes more than ``--max-test-seconds`` (10 s by default with ``--fast``; setup included),
+so the fast tier stays fast: a test over the limit is to be made faster or marked slow.
+
+The embedded base model is built once per machine (cached) and shared by all tests. Its build is a
+step of its own, before the first test, with its own line in the output ("base model: cached" or
+"base model: built in … s"), so no test's duration hides a one-minute build.
+"""
 
 import os
+import time
 
 import pytest
 
@@ -11,6 +22,69 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+FAST_LIMIT_S = 10.0
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("llmcourse tiers")
+    group.addoption("--fast", action="store_true",
+                    help="the fast tier: leave out tests marked slow, and fail any test over --max-test-seconds "
+                         f"(default {FAST_LIMIT_S:g} s with --fast)")
+    group.addoption("--max-test-seconds", type=float, default=None, metavar="S",
+                    help="fail any test whose setup + call takes longer than S seconds")
+
+
+def _limit(config) -> float | None:
+    limit = config.getoption("--max-test-seconds")
+    return FAST_LIMIT_S if limit is None and config.getoption("--fast") else limit
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def pytest_collection_finish(session):
+    """The base model, built (or found in the cache) as a step of its own before the first test."""
+    if not session.items or session.config.getoption("collectonly"):
+        return
+    from llmcourse import cache, recipes
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter is not None else print
+    folder = cache.entry_path(f"base-{recipes.BASE_VERSION}", recipes.base_key_recipe())
+    if cache.is_built(folder):
+        say(f"base model: cached ({folder})")
+        return
+    from llmcourse import models
+
+    say("base model: not in the cache yet, building it (about a minute on 2 CPU cores) ...")
+    t0 = time.perf_counter()
+    models.base_model_path(progress=False)
+    say(f"base model: built in {time.perf_counter() - t0:.1f} s ({folder})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    limit = _limit(item.config)
+    if limit is None:
+        return
+    report = outcome.get_result()
+    if report.when == "setup":
+        item._llmcourse_setup_s = report.duration
+    elif report.when == "call" and report.passed:
+        took = getattr(item, "_llmcourse_setup_s", 0.0) + report.duration
+        if took > limit:
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} took {took:.1f} s (setup and call), over the fast tier's {limit:g} s "
+                               "limit: make it faster, or mark it @pytest.mark.slow if it trains a model, executes "
+                               "a notebook or runs nbgrader")
 
 
 @pytest.fixture(scope="module")

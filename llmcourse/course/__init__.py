@@ -19,7 +19,7 @@ Everything public is re-exported here: ``from llmcourse import course; course.gr
 # the private names re-exported here are the ones tests reach for (as they did in the single module)
 from llmcourse.course.layout import (COURSE_ID, RELEASE_DIR, SOURCE_DIR, CourseError, _api, _env_for_nbgrader, build,
                                      find_course_root, list_assignments, release_diff)
-from llmcourse.course.prepare import MODEL_CACHES, _base_model, _lab_models, prepare_models
+from llmcourse.course.prepare import declared_notebook_models, model_builders, prepare_models
 from llmcourse.course.intake import SUSPICIOUS, _hidden_lines
 from llmcourse.course.runner import KERNEL_ENV, KERNEL_ENV_PREFIXES, GradingLimits, _kernel_read_paths, isolation_status
 from llmcourse.course.results import NotebookScore, _redact_text, export_grades, write_scores_csv
@@ -27,6 +27,6 @@ from llmcourse.course.grading import grade
 from llmcourse.course.run import execute, stderr_outputs
 
 __all__ = ["COURSE_ID", "RELEASE_DIR", "SOURCE_DIR", "CourseError", "find_course_root", "list_assignments", "build",
-           "release_diff", "MODEL_CACHES", "prepare_models", "SUSPICIOUS", "KERNEL_ENV", "KERNEL_ENV_PREFIXES",
-           "GradingLimits", "isolation_status", "NotebookScore", "export_grades", "write_scores_csv", "grade",
-           "execute", "stderr_outputs"]
+           "release_diff", "declared_notebook_models", "model_builders", "prepare_models", "SUSPICIOUS",
+           "KERNEL_ENV", "KERNEL_ENV_PREFIXES", "GradingLimits", "isolation_status", "NotebookScore",
+           "export_grades", "write_scores_csv", "grade", "execute", "stderr_outputs"]

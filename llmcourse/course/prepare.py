@@ -1,38 +1,47 @@
 """The cached models each assignment's notebook loads, built before grading (graded kernels see the
-model cache read-only).
+model cache read-only, so a notebook could not build one itself).
 
-Kept apart from the rest of the course tooling on purpose: it is the one place that reaches into the
-stages (``ppo.lab``, ``models``), and it is meant to become "each stage declares what its notebook needs".
+The course tooling does not know what a stage's notebook loads: each stage declares it. A stage
+package (``llmcourse.ppo``, …) whose notebook loads cached models beyond the base model has a
+``NOTEBOOK_MODELS`` dict, ``{assignment: build}``, where ``build(progress=True)`` builds them once per
+machine and returns their folders. Every notebook runs on the embedded base model, so it is built
+for every assignment.
 """
 
 from __future__ import annotations
 
-def _lab_models() -> None:
-    from llmcourse.ppo import lab
+import importlib
+import pkgutil
+from typing import Callable
 
-    lab.sft_model_path(progress=True)
-    lab.reward_model_path(None, progress=True)
-    lab.reward_model_path("length", progress=True)
+import llmcourse
 
 
-def _base_model() -> None:
+def declared_notebook_models() -> dict[str, list[Callable]]:
+    """``{assignment: [build, …]}`` as the stage packages declare it (their ``NOTEBOOK_MODELS``)."""
+    declared: dict[str, list[Callable]] = {}
+    for module in pkgutil.iter_modules(llmcourse.__path__):
+        if not module.ispkg:
+            continue
+        stage = importlib.import_module(f"llmcourse.{module.name}")
+        for assignment, build in getattr(stage, "NOTEBOOK_MODELS", {}).items():
+            declared.setdefault(assignment, []).append(build)
+    return declared
+
+
+def model_builders(assignments: list[str]) -> list[Callable]:
+    """What builds the cached models of ``assignments``' notebooks: the base model, then what each
+    notebook's stage declares, each once."""
     from llmcourse import models
 
-    models.base_model_path()
-
-
-MODEL_CACHES = {"00_welcome": [_base_model], "01_sft_data": [_base_model], "02_reward_model": [_base_model],
-                "03_ppo_rlhf": [_base_model, _lab_models], "04_augmentation": [_base_model],
-                "05_scaling_laws": [_base_model], "06_interview_prep": [_base_model]}
-"""The cached models each notebook loads (built on first use). Graded kernels see the cache read-only,
-so :func:`grade` builds them first, in the instructor's environment; cheap once they exist."""
+    declared = declared_notebook_models()
+    builders: list[Callable] = [models.base_model_path] if assignments else []
+    for a in assignments:
+        builders += [b for b in declared.get(a, []) if b not in builders]
+    return builders
 
 
 def prepare_models(assignments: list[str]) -> None:
     """Build (once per machine) the cached models the given assignments' notebooks load."""
-    done = set()
-    for a in assignments:
-        for build in MODEL_CACHES.get(a, []):
-            if build not in done:
-                build()
-                done.add(build)
+    for build in model_builders(assignments):
+        build(progress=True)

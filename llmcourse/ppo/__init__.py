@@ -41,3 +41,15 @@ __all__ = [
     "Rollout", "collect_rollout", "PolicyAndValue", "PPOConfig", "evaluate", "ppo_update", "prompts_from_records",
     "train_ppo",
 ]
+
+
+def _notebook_models(progress: bool = True) -> list:
+    from llmcourse.ppo import lab  # the lab imports the SFT and reward stages: only when a notebook is prepared
+
+    return lab.notebook_models(progress=progress)
+
+
+NOTEBOOK_MODELS = {"03_ppo_rlhf": _notebook_models}
+"""What this stage's notebook loads from the model cache beyond the base model (the lab's SFT policy
+and both reward models), as ``{assignment: build}``; the course tooling builds it before grading
+(:mod:`llmcourse.course.prepare`)."""
