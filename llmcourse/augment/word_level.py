@@ -89,6 +89,14 @@ def _check_rng(rng: object, fn: str) -> None:
         )
 
 
+def _check_args(fn: str, words: object, rng: object, **rates: object) -> None:
+    """The checks a word-level operation starts with, in this order: the words, each rate, the generator."""
+    _check_words(words, fn)
+    for name, value in rates.items():
+        _check_rate(value, name, fn)
+    _check_rng(rng, fn)
+
+
 def as_rng(rng: random.Random | int | None) -> random.Random:
     """A ``random.Random`` from a generator (used as is), a seed, or ``None`` (fresh, unseeded)."""
     if isinstance(rng, random.Random):
@@ -168,10 +176,7 @@ def synonym_replacement(words: Sequence[str], alpha: float, synonyms: SynonymSou
     >>> synonym_replacement("the quick fox".split(), 0.3, {"quick": ["fast"]}.get, random.Random(0))
     ['the', 'fast', 'fox']
     """
-    fn = "synonym_replacement"
-    _check_words(words, fn)
-    _check_rate(alpha, "alpha", fn)
-    _check_rng(rng, fn)
+    _check_args("synonym_replacement", words, rng, alpha=alpha)
     stops = _stop_set(stop_words)
     new = list(words)
     n = num_changes(alpha, len(words))
@@ -203,10 +208,7 @@ def random_insertion(words: Sequence[str], alpha: float, synonyms: SynonymSource
     position is any of the $\ell + 1$ gaps (start and end included). The original words keep their
     order, so they are a subsequence of the result. No candidate with a synonym: unchanged copy.
     """
-    fn = "random_insertion"
-    _check_words(words, fn)
-    _check_rate(alpha, "alpha", fn)
-    _check_rng(rng, fn)
+    _check_args("random_insertion", words, rng, alpha=alpha)
     stops = _stop_set(stop_words)
     new = list(words)
     n = num_changes(alpha, len(words))
@@ -224,10 +226,7 @@ def random_insertion(words: Sequence[str], alpha: float, synonyms: SynonymSource
 
 def random_swap(words: Sequence[str], alpha: float, rng: random.Random) -> list[str]:
     r"""RS: $n$ times, swap the words at two distinct random positions (fewer than 2 words: a copy)."""
-    fn = "random_swap"
-    _check_words(words, fn)
-    _check_rate(alpha, "alpha", fn)
-    _check_rng(rng, fn)
+    _check_args("random_swap", words, rng, alpha=alpha)
     new = list(words)
     if len(new) < 2:
         return new
@@ -243,10 +242,7 @@ def random_deletion(words: Sequence[str], p: float, rng: random.Random) -> list[
     Never returns an empty list for a non-empty input: if every word was deleted, one word chosen
     with ``rng`` is kept; a one-word sentence is returned as a copy. ``p = 0`` keeps everything.
     """
-    fn = "random_deletion"
-    _check_words(words, fn)
-    _check_rate(p, "p", fn)
-    _check_rng(rng, fn)
+    _check_args("random_deletion", words, rng, p=p)
     if len(words) <= 1:
         return list(words)
     kept = [w for w in words if rng.random() >= p]
@@ -263,8 +259,7 @@ def insert_punctuation(words: Sequence[str], rng: random.Random,
     ['a', 'b', '.', 'c']
     """
     fn = "insert_punctuation"
-    _check_words(words, fn)
-    _check_rng(rng, fn)
+    _check_args(fn, words, rng)
     marks = list(punctuation)
     if not marks:
         raise ValueError(f"{fn}: punctuation is empty; give the marks to insert, e.g. ('.', ',', '!', '?', ';', ':')")
