@@ -66,6 +66,8 @@ def _cmd_build_base(args: argparse.Namespace) -> int:
 def _cmd_course(args: argparse.Namespace) -> int:
     from llmcourse import course
 
+    if args.action in ("feedback", "export"):
+        return _cmd_course_workdir(args)
     root = course.find_course_root(args.course)
     if args.action == "build":
         from llmcourse.course import sources
@@ -87,9 +89,10 @@ def _cmd_course(args: argparse.Namespace) -> int:
         for nb_path in args.assignments:
             nb, timings = course.execute(nb_path)
             total = sum(t for _, t in timings)
-            print(f"{nb_path}: {total:.1f} s; slowest cells: " + ", ".join(f"#{i} {t:.1f}s" for i, t in timings[:3]))
+            # cells counted from 1, in notebook order
+            print(f"{nb_path}: {total:.1f} s; slowest cells: " + ", ".join(f"#{i + 1} {t:.1f}s" for i, t in timings[:3]))
             for i, text in course.stderr_outputs(nb):
-                print(f"  stderr in cell #{i}: {text!r}")
+                print(f"  stderr in cell #{i + 1}: {text!r}")
     elif args.action == "grade":
         if not args.assignments:
             raise SystemExit("llmcourse course grade: pass the submissions folder (<student>/<assignment>/<notebook>.ipynb)")
@@ -101,12 +104,12 @@ def _cmd_course(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="llmcourse-grade-") as tmp:
             workdir = Path(args.workdir) if args.workdir else (Path(tmp) if args.nbgrader_csv else None)
             scores = course.grade(args.assignments[0], root=root, assignments=args.assignments[1:] or None,
-                                  limits=limits, workdir=workdir, feedback_dir=args.feedback, jobs=args.jobs)
+                                  limits=limits, workdir=workdir, feedback_dir=args.feedback, jobs=args.jobs,
+                                  progress=lambda line: print(line, flush=True))
             if args.nbgrader_csv:
                 course.export_grades(workdir, args.nbgrader_csv)
                 print(f"nbgrader's CSV export written to {args.nbgrader_csv}")
-        if scores:
-            print(f"student code ran with: {scores[0].isolation}")
+        print("report (per notebook):")
         for s in scores:
             manual = "  (+ manual grading pending)" if s.needs_manual_grade else ""
             print(f"{s.student:<20} {s.assignment:<22} {s.score:g}/{s.max_score:g}  {s.seconds:.1f} s{manual}")
@@ -117,6 +120,30 @@ def _cmd_course(args: argparse.Namespace) -> int:
             print(f"scores written to {args.csv}")
         if args.feedback:
             print(f"feedback (no hidden tests) written to {args.feedback}/<student>/<assignment>/")
+        if args.workdir:
+            print(f"graded course kept in {args.workdir}: hand-grade with `cd {args.workdir} && jupyter lab` "
+                  f"(Nbgrader > Formgrader), then `llmcourse course feedback {args.workdir}`")
+    return 0
+
+
+def _cmd_course_workdir(args: argparse.Namespace) -> int:
+    """``course feedback WORKDIR`` and ``course export WORKDIR``: after manual grading in formgrader."""
+    from llmcourse import course
+
+    if len(args.assignments) != 1:
+        raise SystemExit(f"llmcourse course {args.action}: pass the --workdir folder of `course grade`")
+    work = args.assignments[0]
+    if args.action == "feedback":
+        written, problems = course.feedback(work, args.feedback)
+        where = args.feedback or f"{work}/course/feedback"
+        print(f"{len(written)} feedback file(s) (no hidden tests) written to {where}/<student>/<assignment>/")
+        for line in problems:
+            print(f"    ! {line}")
+        return 1 if problems else 0
+    if not args.nbgrader_csv:
+        raise SystemExit("llmcourse course export: pass --nbgrader-csv FILE")
+    course.export_grades(work, args.nbgrader_csv)
+    print(f"nbgrader's CSV export written to {args.nbgrader_csv}")
     return 0
 
 
@@ -143,12 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_build_base)
 
     c = sub.add_parser("course", help="nbgrader course tooling")
-    c.add_argument("action", choices=["build", "check", "run", "grade"],
+    c.add_argument("action", choices=["build", "check", "run", "grade", "feedback", "export"],
                    help="build: regenerate solutions/ from tools/notebooks/ and notebooks/ from solutions/; "
                         "check: are they in sync; "
-                        "run NOTEBOOK...: execute and time; grade SUBMISSIONS: autograde a folder")
-    c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run) or the submissions "
-                                                    "folder then optionally assignment ids (grade)")
+                        "run NOTEBOOK...: execute and time; grade SUBMISSIONS: autograde a folder; "
+                        "feedback WORKDIR: regenerate feedback after manual grading (no hidden tests); "
+                        "export WORKDIR: nbgrader's CSV export of the gradebook as it is now")
+    c.add_argument("assignments", nargs="*", help="assignment ids (build), notebook paths (run), the submissions "
+                                                    "folder then optionally assignment ids (grade), or the "
+                                                    "graded --workdir (feedback, export)")
     c.add_argument("--course", help="course folder (default: this checkout)")
     g = c.add_argument_group("grade", "limits and outputs of `course grade` (see the README, Grading untrusted code)")
     g.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds (default 300)")
@@ -159,11 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: Linux namespaces when available (default); required: refuse without; none: limits only")
     g.add_argument("--network", action="store_true", help="let student code use the network (default: none)")
     g.add_argument("--read-path", action="append", help="a host folder student code may read (repeatable)")
-    g.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
-    g.add_argument("--workdir", help="keep the graded nbgrader course here (empty folder) for formgrader/export")
-    g.add_argument("--feedback", help="write feedback HTML without hidden tests to this folder")
+    g.add_argument("--jobs", type=int, default=1,
+                   help="submissions graded at once (default 1; about one per core and per 4 GB of memory)")
+    g.add_argument("--workdir", help="keep the graded nbgrader course here (empty folder) for formgrader, "
+                                     "`course feedback` and `course export`")
+    g.add_argument("--feedback", help="write feedback HTML without hidden tests to this folder (grade, feedback)")
     g.add_argument("--csv", help="write per-notebook scores and report lines to this CSV file")
-    g.add_argument("--nbgrader-csv", help="write nbgrader's own CSV export (nbgrader export) to this file")
+    g.add_argument("--nbgrader-csv", help="write nbgrader's own CSV export (nbgrader export) to this file (grade, export)")
     c.set_defaults(func=_cmd_course)
     return p
 

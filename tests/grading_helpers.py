@@ -118,12 +118,18 @@ def notebook_name(a: str, root: Path = ROOT) -> str:
     return next((root / "notebooks" / a).glob("*.ipynb")).name
 
 
+def without_markers(source: str) -> str:
+    return "\n".join(ln for ln in source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+
+
 def student_notebook(a: str, answers: dict[str, str] | None = None, root: Path = ROOT):
     """What a student who solved everything hands in: the release notebook with every answer cell
     (autograded and written) filled in from the solution notebook, then ``answers`` (grade_id ->
-    source) on top. Locked cells keep the release's text, so nothing is flagged as tampered."""
+    source) on top. Locked cells keep the release's text, so nothing is flagged as tampered; the answers
+    lose nbgrader's solution markers, which no student writes (a notebook that has them is reported as a
+    copy of the solutions)."""
     nb = course_release(a, root)
-    sol = {c.metadata["nbgrader"]["grade_id"]: c.source for c in course_solution(a, root).cells
+    sol = {c.metadata["nbgrader"]["grade_id"]: without_markers(c.source) for c in course_solution(a, root).cells
            if c.metadata.get("nbgrader", {}).get("solution")}
     for c in nb.cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")

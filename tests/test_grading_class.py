@@ -34,8 +34,8 @@ def test_every_submission_gets_its_expected_score(run, capsys):
 
 def test_correct_and_broken_submissions_are_told_apart(run):
     for (student, a), s in run.scores.items():
-        if student.startswith("correct"):
-            assert s.flagged == [], (student, s.flagged)
+        if student.startswith("correct"):  # the model answers word for word: reported as such, nothing else
+            assert [f for f in s.flagged if not f.startswith(course.COPIED)] == [], (student, s.flagged)
         if student.startswith("not_json"):
             assert s.score == 0 and "not a readable notebook" in " ".join(s.flagged)
         if student.startswith("tampered_test"):

@@ -226,7 +226,9 @@ def test_cli_prints_the_report_lines_and_writes_nbgrader_csv(tmp_path, capsys):
                      "--nbgrader-csv", str(tmp_path / "grades.csv"), "--feedback", str(tmp_path / "fb")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "student code ran with:" in out
+    lines = out.splitlines()
+    assert lines[0].startswith("student code runs with:")  # before any grading, so the instructor sees it first
+    assert sorted(ln.split()[1] for ln in lines[1:3]) == ["broken", "loop"] and lines[1].startswith("[1/2] ")
     assert "loop                 50_fixture             2/4" in out
     assert "! cell 'test_double' stopped after the 3 s per-cell timeout" in out
     assert "broken               50_fixture             0/4" in out and "! fixture.ipynb: not a readable notebook" in out

@@ -39,6 +39,7 @@ class _Job:
     report: list[str] = field(default_factory=list)  # per-job report lines
     nb_report: dict[str, list[str]] = field(default_factory=dict)  # notebook -> report lines
     unreadable: list[str] = field(default_factory=list)
+    flag: set[str] = field(default_factory=set)  # notebooks to mark "flagged" in the gradebook (formgrader)
     seconds: float = 0.0
     status: str = "pending"  # ok | failed | timed out
 
@@ -106,6 +107,7 @@ class _NotebookInfo:
     cells: dict[str, dict]  # grade_id -> {checksum, locked, cell_type, kind, points}
     release_lines: set[str]  # code lines of the release notebook (not suspicious by definition)
     hidden: list[str]  # hidden-test lines (and their markers)
+    answers: dict[str, str] = field(default_factory=dict)  # grade_id -> model answer (normalised), if long enough
 
 
 def _hidden_lines(source: str) -> list[str]:
@@ -120,9 +122,47 @@ def _hidden_lines(source: str) -> list[str]:
     return lines
 
 
-def _notebook_infos(db: Path, assignment: str, release: Path) -> dict[str, _NotebookInfo]:
+def _normalised(source: str) -> str:
+    """Source lines stripped, blank lines and nbgrader's markers dropped: how a copied answer is compared."""
+    return "\n".join(ln.strip() for ln in source.splitlines()
+                     if ln.strip() and "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+
+
+def _model_answer(source: str) -> str:
+    """The part of a source-notebook solution cell that nbgrader clears from the release: the lines
+    between the solution markers, or the whole cell when it has none (a written answer)."""
+    if "BEGIN SOLUTION" not in source:
+        return _normalised(source)
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "END SOLUTION" in line:
+            inside = False
+        if inside:
+            lines.append(line)
+        if "BEGIN SOLUTION" in line:
+            inside = True
+    return _normalised("\n".join(lines))
+
+
+# a model answer shorter than this (``return x * x``) may be written word for word by anyone: not evidence
+MIN_COPIED_ANSWER = 60
+
+
+def _model_answers(solved) -> dict[str, str]:
+    """grade_id -> model answer of each solution cell of a source notebook, those long enough to count."""
+    answers = {}
+    for c in solved.cells:
+        meta = c.metadata.get("nbgrader", {})
+        answer = _model_answer(c.source) if meta.get("solution") and meta.get("grade_id") else ""
+        if len(answer) >= MIN_COPIED_ANSWER:
+            answers[meta["grade_id"]] = answer
+    return answers
+
+
+def _notebook_infos(db: Path, assignment: str, release: Path, source: Path | None = None) -> dict[str, _NotebookInfo]:
     """Per notebook: the release's nbgrader cells (what the student received, with its checksums),
-    the kernel, and the hidden-test lines from the gradebook."""
+    the kernel, the hidden-test lines from the gradebook, and the model answers of the source notebook
+    in ``source`` (the assignment's ``solutions/`` folder) if given."""
     import nbformat
     from nbgrader.api import Gradebook
 
@@ -145,7 +185,9 @@ def _notebook_infos(db: Path, assignment: str, release: Path) -> dict[str, _Note
                 order.append(gid)
             lines = {ln.strip() for c in rel.cells if c.cell_type == "code" for ln in c.source.splitlines()}
             kernel = (json.loads(nb.kernelspec) if nb.kernelspec else {}).get("name") or "python3"
-            infos[nb.name] = _NotebookInfo(nb.name, kernel, order, cells, lines, hidden)
+            solved = source / f"{nb.name}.ipynb" if source is not None else None
+            answers = _model_answers(nbformat.read(solved, as_version=4)) if solved and solved.is_file() else {}
+            infos[nb.name] = _NotebookInfo(nb.name, kernel, order, cells, lines, hidden, answers)
     return infos
 
 
@@ -209,7 +251,36 @@ def _inspect(path: Path, info: _NotebookInfo) -> tuple[bool, list[str]]:
                     found.setdefault(why, []).append(where)
     for why, where in found.items():
         lines.append(f"review: code in {', '.join(sorted(set(where)))} {why}")
+    copied = _solution_source(nb, info)
+    if copied:
+        lines.append(f"{COPIED}: {copied}; review it by hand (flagged in formgrader)")
     return True, lines
+
+
+COPIED = "contains the solution source"
+"""The start of the report line for a notebook with solution markers, hidden tests or model answers in
+it (a copy of ``solutions/``, in whole or in part); its notebook is flagged in the gradebook."""
+
+
+def _solution_source(nb, info: _NotebookInfo) -> str:
+    """What of the course's solution source a submitted notebook holds, as a phrase ('' if none):
+    nbgrader's solution markers, hidden-test blocks, or a model answer word for word (whitespace aside).
+    Test cells are looked at too: nbgrader restores them before grading, but a hidden-test block in one
+    says where the notebook came from."""
+    markers, hidden, answers = [], [], []
+    for i, cell in enumerate(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        where = repr(gid) if gid else f"cell {i + 1}"
+        if "BEGIN SOLUTION" in cell.source or "END SOLUTION" in cell.source:
+            markers.append(where)
+        if "BEGIN HIDDEN TESTS" in cell.source:
+            hidden.append(where)
+        model = info.answers.get(gid)
+        if model and model in _normalised(cell.source):
+            answers.append(where)
+    parts = [f"{what} in {', '.join(where)}" for what, where in
+             (("solution markers", markers), ("hidden tests", hidden), ("the model answer", answers)) if where]
+    return "; ".join(parts)
 
 
 def _inspect_folder(job: _Job, submitted: Path, infos: dict[str, _NotebookInfo]) -> None:
@@ -223,6 +294,8 @@ def _inspect_folder(job: _Job, submitted: Path, infos: dict[str, _NotebookInfo])
             continue
         ok, lines = _inspect(path, infos[stem])
         job.nb_report.setdefault(stem, []).extend(lines)
+        if any(line.startswith(COPIED) for line in lines):
+            job.flag.add(stem)
         if ok:
             job.notebooks.append(stem)
         else:

@@ -126,3 +126,41 @@ def release_diff(root: Path | None = None) -> list[str]:
             if a != b:
                 problems.append(f"notebooks/{p}: differs from what nbgrader generates from solutions/ (run `llmcourse course build`)")
     return problems
+
+
+WORKDIR_CONFIG = """\
+# Written by `llmcourse course grade`: the graded course in this folder, for formgrader.
+#   cd {folder} && jupyter lab        (then Nbgrader > Formgrader)
+# Paths are relative to this file, so the folder can be moved.
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+c = get_config()  # noqa: F821
+c.CourseDirectory.root = os.path.join(here, "course")
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.source_directory = {source!r}
+c.CourseDirectory.release_directory = os.path.join(here, "release")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "gradebook.db")
+
+# formgrader's "Generate Feedback" button: the same steps as `llmcourse course feedback`, which keep
+# hidden tests out of the feedback (nbgrader's default prints them in tracebacks)
+try:
+    from llmcourse.course.redact import FEEDBACK_PREPROCESSORS
+except ImportError:
+    sys.path.insert(0, {package_parent!r})
+    from llmcourse.course.redact import FEEDBACK_PREPROCESSORS
+c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
+c.ClearHiddenTests.enforce_metadata = False
+"""
+
+
+def write_workdir_config(work: Path) -> Path:
+    """``<work>/nbgrader_config.py`` for the graded course kept in ``work`` (``course/``, ``release/``,
+    ``gradebook.db``): Jupyter started in ``work`` shows it in formgrader as it is."""
+    path = Path(work) / "nbgrader_config.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(WORKDIR_CONFIG.format(folder=Path(work).name, course_id=COURSE_ID, source=SOURCE_DIR,
+                                          package_parent=str(Path(__file__).resolve().parents[2])),
+                    encoding="utf-8")
+    return path

@@ -9,8 +9,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmcourse.course.intake import _hidden_lines, _Job
+from llmcourse.course.intake import COPIED, _Job
 from llmcourse.course.layout import COURSE_ID, CourseError, _api, _env_for_nbgrader
+
 
 @dataclass
 class NotebookScore:
@@ -44,6 +45,16 @@ def _executed(path: Path) -> bool:
     return any(c.get("execution_count") is not None for c in nb.cells if c.cell_type == "code")
 
 
+def _quiet_nbgrader() -> None:
+    """Silence SQLAlchemy's "not in session" warnings raised inside nbgrader's own Gradebook code (its
+    autoflush while it creates a submission): harmless, and they ended every grading run on stderr."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
+
+
 def _merge(master_db: Path, job: _Job) -> None:
     """Copy one graded submission from its scratch gradebook into the master, through nbgrader's API.
 
@@ -53,6 +64,7 @@ def _merge(master_db: Path, job: _Job) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     a, student = job.assignment, job.student
+    _quiet_nbgrader()
     with Gradebook(f"sqlite:///{master_db}", course_id=COURSE_ID) as gm:
         gm.update_or_create_student(student)
         sub = None
@@ -69,6 +81,7 @@ def _merge(master_db: Path, job: _Job) -> None:
                     for nb in sub.notebooks:
                         mnb = gm.find_submission_notebook(nb.name, a, student)
                         mnb.late_submission_penalty = nb.late_submission_penalty
+                        mnb.flagged = nb.name in job.flag
                         # nbgrader's scores stand if it finished, if it scored a missing notebook
                         # itself, or if this notebook ran to the end before another one failed
                         graded = (job.status == "ok" or nb.name not in job.notebooks
@@ -86,6 +99,7 @@ def _merge(master_db: Path, job: _Job) -> None:
         if sub is None:
             gm.update_or_create_submission(a, student)
             for mnb in gm.find_submission(a, student).notebooks:
+                mnb.flagged = mnb.name in job.flag
                 for mg in mnb.grades:
                     mg.auto_score, mg.needs_manual_grade = 0, False
         gm.db.commit()
@@ -113,65 +127,70 @@ def _redact_text(text: str, hidden: list[str]) -> str:
     return "\n".join(out)
 
 
-def _redacting_preprocessor():
-    from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import NbGraderPreprocessor
+def _feedback_api(work: Path):
+    """nbgrader's API on a graded ``work`` folder (see :func:`~llmcourse.course.grading.grade`), with the
+    feedback steps that remove hidden tests."""
+    from llmcourse.course.redact import FEEDBACK_PREPROCESSORS
 
-    class RedactHiddenTests(NbGraderPreprocessor):
-        """Remove hidden-test lines from every output of a feedback notebook.
+    extra = {"GenerateFeedback.preprocessors": FEEDBACK_PREPROCESSORS, "ClearHiddenTests.enforce_metadata": False}
+    return _api(work / "course", work / "gradebook.db", release_dir=work / "release", extra=extra)
 
-        nbgrader's feedback shows tracebacks, and an IPython traceback prints the failing line of the
-        test cell -- a hidden assert -- in full; student code can also print hidden tests (the notebook
-        file, an IPython hook). The hidden lines come from the gradebook's source cells.
-        """
 
-        def preprocess(self, nb, resources):
-            info = resources["nbgrader"]
-            with Gradebook(info["db_url"]) as gb:
-                src = gb.find_notebook(info["notebook"], info["assignment"])
-                hidden = [ln for c in src.source_cells for ln in _hidden_lines(c.source)]
-            if not hidden:
-                return nb, resources
-            for cell in nb.cells:
-                for out in cell.get("outputs", []):
-                    if "text" in out:
-                        out["text"] = _redact_text(out["text"], hidden)
-                    if "traceback" in out:
-                        out["traceback"] = [_redact_text(t, hidden) for t in out["traceback"]]
-                    if "evalue" in out:
-                        out["evalue"] = _redact_text(out["evalue"], hidden)
-                    for key, value in (out.get("data") or {}).items():
-                        if isinstance(value, str) and key.startswith("text/"):
-                            out["data"][key] = _redact_text(value, hidden)
-            return nb, resources
-
-    return RedactHiddenTests
+def _feedback_one(api, course: Path, student: str, assignment: str, dest: Path | None) -> str | None:
+    """Feedback HTML of one graded submission into ``course/feedback/`` (and ``dest`` if given);
+    returns a report line if nbgrader failed (the grades stand)."""
+    result = api.generate_feedback(assignment, student, force=True)
+    if not result.get("success"):
+        return ("nbgrader could not write feedback for this submission: "
+                + ((result.get("error") or "").strip().splitlines() or ["no message"])[-1][:200])
+    if dest is not None:
+        src = course / "feedback" / student / assignment
+        out = dest / student / assignment
+        out.mkdir(parents=True, exist_ok=True)
+        for html_file in src.glob("*.html"):
+            shutil.copy2(html_file, out / html_file.name)
+    return None
 
 
 def _feedback(course: Path, db: Path, jobs: list[_Job], dest: Path) -> None:
     """Feedback HTML for every graded submission into ``dest/<student>/<assignment>/``; a failure
     becomes a report line of that submission (the grades stand)."""
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
-
-    extra = {"GenerateFeedback.preprocessors": [GetGrades, ClearHiddenTests, _redacting_preprocessor(),
-                                                CSSHTMLHeaderPreprocessor],
-             "ClearHiddenTests.enforce_metadata": False}
     with _env_for_nbgrader():
-        api = _api(course, db, release_dir=course.parent / "release", extra=extra)
+        api = _feedback_api(course.parent)
         for job in jobs:
-            if not (course / "autograded" / job.student / job.assignment).is_dir():
-                continue
-            result = api.generate_feedback(job.assignment, job.student, force=True)
-            if not result.get("success"):
-                job.report.append("nbgrader could not write feedback for this submission: "
-                                  + ((result.get("error") or "").strip().splitlines() or ["no message"])[-1][:200])
-                continue
-            src = course / "feedback" / job.student / job.assignment
-            out = dest / job.student / job.assignment
-            out.mkdir(parents=True, exist_ok=True)
-            for html_file in src.glob("*.html"):
-                shutil.copy2(html_file, out / html_file.name)
+            if (course / "autograded" / job.student / job.assignment).is_dir():
+                line = _feedback_one(api, course, job.student, job.assignment, dest)
+                if line:
+                    job.report.append(line)
+
+
+def feedback(workdir: str | Path, dest: str | Path | None = None) -> tuple[list[Path], list[str]]:
+    """Regenerate feedback for every graded submission of a ``--workdir`` kept by
+    :func:`~llmcourse.course.grading.grade`, with the gradebook's scores and comments as they are now
+    (after manual grading in formgrader) and without hidden tests.
+
+    Writes nbgrader's ``<workdir>/course/feedback/<student>/<assignment>/<notebook>.html`` (what
+    formgrader's "Release feedback" hands out) and a copy under ``dest`` if given. Returns the HTML
+    files written and one line per submission nbgrader could not do.
+    """
+    work = Path(workdir).resolve()
+    course = work / "course"
+    if not (work / "gradebook.db").is_file() or not (course / "autograded").is_dir():
+        raise CourseError(f"{work}: not a graded workdir (no gradebook.db and course/autograded/); "
+                          "pass the --workdir of `llmcourse course grade`")
+    done = sorted((s.name, a.name) for s in (course / "autograded").iterdir() if s.is_dir()
+                  for a in s.iterdir() if a.is_dir())
+    written, problems = [], []
+    _quiet_nbgrader()
+    with _env_for_nbgrader():
+        api = _feedback_api(work)
+        for student, a in done:
+            line = _feedback_one(api, course, student, a, Path(dest) if dest is not None else None)
+            if line:
+                problems.append(f"{student} {a}: {line}")
+            written += sorted((course / "feedback" / student / a).glob("*.html"))
+    return written, problems
+
 
 
 def _read_scores(db: Path, jobs: list[_Job], how: str) -> list[NotebookScore]:
@@ -187,6 +206,20 @@ def _read_scores(db: Path, jobs: list[_Job], how: str) -> list[NotebookScore]:
                 scores.append(NotebookScore(job.student, job.assignment, nb.name, float(nb.score), float(nb.max_score),
                                             cells, bool(nb.needs_manual_grade), flags, round(job.seconds, 2), how))
     return scores
+
+
+def _progress_line(db: Path, job: _Job, k: int, n: int) -> str:
+    """One line for a submission just merged: ``[k/n] student assignment score/max seconds``."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}", course_id=COURSE_ID) as gb:
+        sub = gb.find_submission(job.assignment, job.student)
+        score, top, manual = float(sub.score), float(sub.max_score), bool(sub.needs_manual_grade)
+    notes = ["+ manual grading pending"] if manual else []
+    notes += [f"{job.status}"] if job.status in ("failed", "timed out") and job.notebooks else []
+    notes += ["FLAGGED: " + COPIED] if job.flag else []
+    return (f"[{k}/{n}] {job.student:<20} {job.assignment:<22} {score:g}/{top:g}  {job.seconds:.1f} s"
+            + (f"  ({'; '.join(notes)})" if notes else ""))
 
 
 def export_grades(workdir: str | Path, path: str | Path) -> Path:

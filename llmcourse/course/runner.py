@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -53,8 +54,8 @@ class GradingLimits:
 
 
 # settings) is dropped, since student code can read and print its environment
-KERNEL_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "MPLBACKEND", "TOKENIZERS_PARALLELISM",
-              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NLTK_DATA", "HF_HUB_OFFLINE",
+KERNEL_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "MPLBACKEND", "MPLCONFIGDIR",
+              "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NLTK_DATA", "HF_HUB_OFFLINE",
               "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 KERNEL_ENV_PREFIXES = ("LC_", "LLMCOURSE_", "JPY_")
 
@@ -100,6 +101,18 @@ def _kernel_read_paths(limits: GradingLimits, hidden: list[Path]) -> tuple[list[
     return out, refused
 
 
+def _writable_caches(runtime: Path) -> dict[str, str]:
+    """A writable config/cache folder for matplotlib, in the kernel's runtime folder (read-write in both
+    modes): in the sandbox the home caches are read-only or absent, and matplotlib then writes a warning
+    to stderr -- into whichever cell imports it. Its font list is copied in so it is not rebuilt.
+    (Not ``XDG_CACHE_HOME``: other caches the notebooks read, Hugging Face's, are found through it.)"""
+    mpl = runtime / "mpl"
+    mpl.mkdir(parents=True, exist_ok=True)
+    for font_list in (Path.home() / ".cache" / "matplotlib").glob("fontlist-*.json"):
+        shutil.copy2(font_list, mpl / font_list.name)
+    return {"MPLCONFIGDIR": str(mpl)}
+
+
 def _write_kernel(job: _Job, limits: GradingLimits, isolate: bool, read_paths: list[str], threads: int) -> dict:
     """The sandboxed kernel spec and the nbgrader settings that make every notebook use it."""
     from llmcourse import sandbox
@@ -115,6 +128,7 @@ def _write_kernel(job: _Job, limits: GradingLimits, isolate: bool, read_paths: l
     spec.write(box / "spec.json")
     argv = sandbox.command(box / "spec.json", [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"])
     env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k not in os.environ}
+    env.update(_writable_caches(runtime))
     (box / "kernels" / "python3" / "kernel.json").write_text(json.dumps(
         {"argv": argv, "display_name": "Python 3 (llmcourse grading sandbox)", "language": "python",
          "interrupt_mode": "signal", "env": env}, indent=1), encoding="utf-8")
@@ -306,7 +320,7 @@ def _execution_report(nb, limits: GradingLimits) -> list[str]:
         if cell.cell_type != "code":
             continue
         meta = cell.metadata.get("nbgrader", {})
-        where = f"cell {meta['grade_id']!r}" if meta.get("grade_id") else f"cell #{i}"
+        where = f"cell {meta['grade_id']!r}" if meta.get("grade_id") else f"cell #{i + 1}"  # counted from 1
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if any(o.get("ename") == "CellTimeoutError" for o in errors):  # its KeyboardInterrupt is the timeout's
             errors = [o for o in errors if o.get("ename") != "KeyboardInterrupt"]
