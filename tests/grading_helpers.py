@@ -400,3 +400,68 @@ def solo_run(entries, *, jobs: int = 2, cell_timeout: int = 600):
                           assignments=sorted({w.assignment for w in entries}),
                           limits=course.GradingLimits(cell_timeout=cell_timeout))
     return types.SimpleNamespace(scores={(s.student, s.assignment): s for s in scores}, work=base / "work")
+
+
+# --------------------------------------------------------------------------- formgrader on a graded workdir
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def formgrader(work: Path, scratch: Path, timeout: float = 120):
+    """Start Jupyter in a graded ``--workdir`` as the README says (on 127.0.0.1 only, a random token, no
+    user config) and wait until formgrader answers. A context manager yielding ``call(path, method)``,
+    which returns the JSON of ``/formgrader/api/<path>``; the server is stopped on exit."""
+    import contextlib
+    import os
+    import secrets
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    @contextlib.contextmanager
+    def serve():
+        port, token = _free_port(), secrets.token_hex(16)
+        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(scratch / "config"), JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+                   JUPYTER_DATA_DIR=str(scratch / "data"))
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        server = subprocess.Popen([sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+                                   f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
+                                   f"--IdentityProvider.token={token}", *(["--allow-root"] if os.geteuid() == 0 else [])],
+                                  cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def call(path: str, method: str = "GET"):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/formgrader/api/{path}", method=method,
+                                         headers={"Authorization": f"token {token}"},
+                                         data=b"{}" if method == "POST" else None)
+            with urllib.request.urlopen(req, timeout=300) as r:
+                return json.loads(r.read().decode())
+
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    call("status")
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None:
+                        raise RuntimeError(f"jupyter server exited: {server.stderr.read()[-3000:]}")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"formgrader did not answer within {timeout} s")
+                    time.sleep(0.5)
+            yield call
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+    return serve()

@@ -11,17 +11,12 @@ from __future__ import annotations
 import copy
 import csv
 import html
-import json
 import os
 import re
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -30,7 +25,7 @@ import pytest
 import grading_helpers as H
 from llmcourse import course
 from llmcourse.course import intake
-from tools.nbcells import write_notebook
+from llmcourse.course.cells import write_notebook
 
 A, NB = H.FIXTURE, H.NOTEBOOK[: -len(".ipynb")]
 MANUAL_COMMENT = "Say why squaring is what the exercise needs."
@@ -156,58 +151,22 @@ def test_grading_prints_progress_first_and_nothing_on_stderr(loop):
     assert (loop.work / "nbgrader_config.py").is_file()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _call(url: str, token: str, method: str = "GET"):
-    req = urllib.request.Request(url, method=method, headers={"Authorization": f"token {token}"},
-                                 data=b"{}" if method == "POST" else None)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read().decode())
-
-
 @pytest.mark.slow
 def test_formgrader_opens_the_workdir_as_it_is_and_its_feedback_button_redacts(loop, tmp_path):
     """The README's command (Jupyter started in the workdir), on 127.0.0.1 only; formgrader's API lists
     the graded assignment, the three submissions, the copier's flag; its Generate Feedback is safe."""
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(_env(), JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"))
-    server = subprocess.Popen([sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
-                               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--no-browser",
-                               f"--IdentityProvider.token={token}", *(["--allow-root"] if os.geteuid() == 0 else [])],
-                              cwd=loop.work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/formgrader/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assignments = _call(f"{url}/assignments", token)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"jupyter server did not answer: {server.stderr.read() if server.poll() is not None else 'timeout'}")
-                time.sleep(0.5)
+    with H.formgrader(loop.work, tmp_path) as call:
+        assignments = call("assignments")
         assert [(x["name"], x["num_submissions"]) for x in assignments] == [(A, 3)]
-        subs = _call(f"{url}/submissions/{A}", token)
+        subs = call(f"submissions/{A}")
         assert sorted((s["student"], s["score"]) for s in subs) == [("blank", 0.0), ("copier", 3.0), ("mixed", 2.0)]
-        notebooks = _call(f"{url}/submitted_notebooks/{A}/{NB}", token)
+        notebooks = call(f"submitted_notebooks/{A}/{NB}")
         assert {n["student"]: n["flagged"] for n in notebooks} == {"blank": False, "copier": True, "mixed": False}
         # formgrader's "Generate Feedback" for the student whose hidden test failed (its traceback prints it)
-        result = _call(f"{url}/assignment/{A}/mixed/generate_feedback", token, method="POST")
+        result = call(f"assignment/{A}/mixed/generate_feedback", method="POST")
         assert result["success"], result
-        page = (loop.work / "course" / "feedback" / "mixed" / A / f"{NB}.html").read_text()
-        assert "[hidden test]" in page and not [h for h in _hidden() if h in page or h in _text(page)]
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    page = (loop.work / "course" / "feedback" / "mixed" / A / f"{NB}.html").read_text()
+    assert "[hidden test]" in page and not [h for h in _hidden() if h in page or h in _text(page)]
 
 
 @pytest.mark.slow
