@@ -163,6 +163,11 @@ RANGES: dict[str, tuple] = {
 }
 
 
+def short_int(value: int) -> str:
+    """``value`` for a message; a huge integer by its size (Python refuses to print > 4300 digits)."""
+    return str(value) if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
+
+
 def _describe(rng: tuple) -> str:
     lo, hi, lo_in, hi_in = rng
     if rng == AT_LEAST_ONE:
@@ -188,8 +193,10 @@ def check_numbers(config, ranges: Mapping[str, tuple] | None = None) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kinds == {int} and isinstance(value, float)):
             want = "an integer" if kinds == {int} else "a number"
             raise ValueError(f"{cls}.{f.name} must be {want}, got {value!r}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{cls}.{f.name} must be a finite number, got {value}")
+        if isinstance(value, int) and not -2**63 < value < 2**63:  # what torch and NumPy can hold
+            raise ValueError(f"{cls}.{f.name} must be an integer below 2**63, got {short_int(value)}")
         if f.name == "max_steps" and value == -1:
             continue
         rng = table.get(f.name, AT_LEAST_ONE if f.name == "max_steps" else None)

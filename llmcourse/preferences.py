@@ -81,9 +81,13 @@ def optional_number(rec: dict, field: str, where: str) -> float | None:
     value = rec[field]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordError(f"{where}: field {field!r} must be a number, got {type(value).__name__} ({short_repr(value, 40)})")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer with hundreds of digits
+        raise RecordError(f"{where}: field {field!r} is an integer too large for a float; it must be a finite number") from None
+    if not math.isfinite(number):
         raise RecordError(f"{where}: field {field!r} is {value}; it must be a finite number")
-    return float(value)
+    return number
 
 
 def _group(rec: dict, where: str) -> int | str | None:
