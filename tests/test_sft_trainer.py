@@ -98,8 +98,10 @@ def test_accumulation_over_micro_batches_equals_one_big_batch(tiny_model, tokeni
     assert len({sum(t != -100 for t in it["labels"]) for it in ds.items}) > 1  # uneven target counts
     train_sft(big, tokenizer, ds, SFTConfig(per_device_train_batch_size=8, **common))
     train_sft(small, tokenizer, ds, SFTConfig(per_device_train_batch_size=2, gradient_accumulation_steps=4, **common))
+    # Adam's first step is lr·g/(|g| + eps): where |g| is tiny, the rounding of the two summation orders
+    # shows at ~1e-5 (seen on some CPUs); a wrong normalisation flips signs, a change of up to 2·lr = 2e-2
     for p, q in zip(big.parameters(), small.parameters()):
-        torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(p, q, atol=1e-4, rtol=1e-4)
 
 
 def test_a_custom_loss_function_is_used(tiny_model, tokenizer):
