@@ -1,0 +1,157 @@
+r"""The task-world DPO recipe: DPO from an SFT model on pairs a perfect labeller gives for its answers.
+
+Notebook 07, ``bench/bench_dpo.py`` and the tests share it:
+
+* :func:`sft_model_path` — the embedded base model after the SFT of ``bench/bench_sft.py --quality``
+  (simple template, reverse and sort repeated 2×), built once and cached (folder keyed by the recipe);
+* :func:`task_dpo_pairs` — preference pairs on the SFT training problems: the correct answer ≻ the SFT
+  model's own answer (greedy and sampled) whenever the exact-match checker says it is wrong, plus
+  the task world's correct ≻ subtly wrong pairs. Learning from the policy's own mistakes is what makes
+  DPO fix *them* (the held-out problems are never used);
+* :func:`run_task_dpo` — train from a fresh copy of the SFT model and measure held-out exact match,
+  per task, before and after.
+
+This module sits above the trainers (it imports ``llmcourse.sft`` and ``llmcourse.ppo.lab``); the DPO
+math, data and trainer never import it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from llmcourse import models, tasks, templates
+from llmcourse.dpo.trainer import DPOConfig, train_dpo
+
+__all__ = ["TEMPLATE", "SFT_RECIPE", "PAIRS_RECIPE", "DPO_CONFIG", "split", "sft_records", "sft_model_path",
+           "load_sft_model", "exact_match_by_task", "task_dpo_pairs", "run_task_dpo"]
+
+TEMPLATE = "simple"
+
+SFT_RECIPE = dict(template=TEMPLATE, n_train=3000, n_eval=200, split_seed=0, oversample={"reverse": 2, "sort": 2},
+                  max_steps=700, per_device_train_batch_size=16, learning_rate=3e-3, seed=0)
+"""``bench/bench_sft.py --quality``'s run (82.5 % held-out exact match in 49 s on a busy machine)."""
+
+PAIRS_RECIPE = dict(n_problems=3000, n_samples=2, sample_temperature=1.0, n_task=1000, response_length=16)
+"""Pairs from the SFT training problems: the SFT model's greedy answer and ``n_samples`` sampled answers
+to each, every wrong one paired under the correct answer; plus ``n_task`` correct ≻ subtly wrong pairs."""
+
+DPO_CONFIG = DPOConfig(beta=0.1, learning_rate=5e-4, per_device_train_batch_size=32, max_steps=150, warmup_steps=10,
+                       logging_steps=10, precompute_ref_log_probs=True, max_length=128)
+"""The lab's DPO run (see ``bench/bench_dpo.py`` for what it reaches)."""
+
+
+def split():
+    """``(train, held_out)`` task-world problems of the SFT recipe (disjoint)."""
+    r = SFT_RECIPE
+    return tasks.split_problems(r["n_train"], r["n_eval"], seed=r["split_seed"])
+
+
+def prompt(p: tasks.Problem) -> str:
+    """The lab's prompt for one problem (the seed guide's simple template)."""
+    return templates.single_turn(TEMPLATE, p.instruction, p.input)[0]
+
+
+def sft_records(recipe: dict = SFT_RECIPE) -> list[dict[str, str]]:
+    """The SFT demonstrations: every training problem, the hard tasks repeated."""
+    train, _ = split()
+    return [tasks.to_record(p) for p in train for _ in range(recipe["oversample"].get(p.task, 1))]
+
+
+def sft_model_path(progress: bool = False) -> Path:
+    """The cached SFT model's folder, trained first if needed (about a minute on 2 CPU cores)."""
+    from llmcourse.ppo.lab import _build_cached
+
+    def build(folder: Path) -> dict:
+        from llmcourse.sft import SFTConfig, train_sft
+
+        r = SFT_RECIPE
+        tok, model = models.load_tokenizer(), models.load_model()
+        train_sft(model, tok, sft_records(r),
+                  SFTConfig(template=r["template"], max_steps=r["max_steps"], learning_rate=r["learning_rate"],
+                            per_device_train_batch_size=r["per_device_train_batch_size"], seed=r["seed"],
+                            eval_exact_match=False, logging_steps=50, progress=progress))
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+        return {"held_out": exact_match_by_task(model, tok, split()[1])}
+
+    return _build_cached("dpo-lab-sft", SFT_RECIPE, "llmcourse_sft.json", build)
+
+
+def load_sft_model():
+    """A fresh copy of the cached SFT model (eval mode)."""
+    return models.load_model(sft_model_path())
+
+
+def exact_match_by_task(model, tokenizer, problems, *, max_new_tokens: int = 16) -> dict[str, Any]:
+    """Greedy held-out exact match, overall (``"all"``) and per task."""
+    preds = models.generate(model, tokenizer, [prompt(p) for p in problems], max_new_tokens=max_new_tokens)
+    by: dict[str, list[bool]] = {}
+    for p, pred in zip(problems, preds):
+        by.setdefault(p.task, []).append(tasks.normalize(pred) == p.answer)
+    out: dict[str, Any] = {"all": sum(sum(v) for v in by.values()) / len(problems)}
+    out.update({k: sum(v) / len(v) for k, v in sorted(by.items())})
+    out["n"] = {k: len(v) for k, v in sorted(by.items())}
+    return out
+
+
+def dpo_problems(n: int, seed: int) -> list:
+    """``n`` task-world problems for DPO prompts: fresh draws (seeded), never a held-out problem. Most
+    are new to the SFT model too, so its answers to them make the mistakes it makes on unseen problems."""
+    held = set(split()[1])
+    rng = random.Random(10_000 + seed)
+    out: list = []
+    while len(out) < n:
+        p = tasks.sample_problem(rng)
+        if p not in held:
+            out.append(p)
+    return out
+
+
+def task_dpo_pairs(model, tokenizer, problems, *, seed: int = 0, recipe: dict = PAIRS_RECIPE) -> list[dict[str, str]]:
+    """DPO pairs for ``model``'s own answers to ``problems`` (see the module docstring), prompts and
+    responses already rendered in the lab's template (train with ``template=None``)."""
+    from llmcourse.ppo.lab import onpolicy_pairs, policy_samples
+    from llmcourse.reward import task_pairs
+
+    rng = random.Random(seed)
+    prompts = [prompt(p) for p in problems]
+    answers = [models.generate(model, tokenizer, prompts, max_new_tokens=recipe["response_length"])]
+    answers[0] = [" " + a.lstrip() for a in answers[0]]  # the simple template's answer starts with a space
+    for k in range(recipe["n_samples"]):
+        answers.append(policy_samples(model, tokenizer, prompts, response_length=recipe["response_length"],
+                                      temperature=recipe["sample_temperature"], seed=seed * 1000 + k))
+    pairs, seen = [], set()
+    for sampled in answers:
+        wrong = [(p, a) for p, a in zip(problems, sampled) if tasks.normalize(a) != p.answer and a.strip()]
+        for pair in onpolicy_pairs([p for p, _ in wrong], [a for _, a in wrong], rng.randrange(10**9), template=TEMPLATE):
+            key = (pair["prompt"], pair["rejected"].strip())
+            if key not in seen:
+                seen.add(key)
+                pairs.append(pair)
+    pairs += task_pairs(recipe["n_task"], seed + 101, template=TEMPLATE)
+    random.Random(seed).shuffle(pairs)
+    return pairs
+
+
+def run_task_dpo(seed: int = 0, *, config: DPOConfig | None = None, recipe: dict = PAIRS_RECIPE,
+                 progress: bool = False) -> dict[str, Any]:
+    """DPO from a fresh copy of the cached SFT model with ``seed`` (pairs, sampling and batch order);
+    returns held-out exact match before and after (overall and per task), seconds of pair building and
+    of training, the number of pairs and the history."""
+    from dataclasses import replace
+
+    config = replace(config or DPO_CONFIG, seed=seed)
+    tok = models.load_tokenizer(sft_model_path())
+    model = load_sft_model()
+    _, held = split()
+    problems = dpo_problems(recipe["n_problems"], seed)
+    t0 = time.perf_counter()
+    pairs = task_dpo_pairs(model, tok, problems, seed=seed, recipe=recipe)
+    t1 = time.perf_counter()
+    history = train_dpo(model, tok, pairs, config, progress=progress)
+    t2 = time.perf_counter()
+    return {"seed": seed, "pairs": len(pairs), "pair_seconds": round(t1 - t0, 1), "train_seconds": round(t2 - t1, 1),
+            "after": exact_match_by_task(model, tok, held), "history": history, "model": model}
