@@ -47,8 +47,15 @@ def test_conversational_pairs_keep_system_prompt_and_turns(tok):
            "chosen": [{"role": "assistant", "content": "9"}], "rejected": [{"role": "assistant", "content": "3"}]}
     ds = dpo.DPODataset([rec], tok, template="chat")
     assert ds.texts[0] == ("<|system|>\nBe brief.\n<|user|>\nMax of 3 9?\n<|assistant|>\n", "9", "3")
-    with pytest.raises(ValueError, match="template='chat'"):
-        dpo.DPODataset([rec], tok, template=None)
+    # template=None: the tokenizer's chat template (it has one); "simple" renders one exchange
+    assert dpo.DPODataset([rec], tok, template=None).texts == ds.texts
+    assert dpo.DPODataset([rec], tok, template="simple").texts[0] == ("Be brief.\n\nInstruction: Max of 3 9?\nOutput:", " 9", " 3")
+
+
+def test_implicit_prompt_records_are_split_at_their_common_beginning(tok):
+    rec = {"chosen": [{"role": "user", "content": "Max of 3 9?"}, {"role": "assistant", "content": "9"}],
+           "rejected": [{"role": "user", "content": "Max of 3 9?"}, {"role": "assistant", "content": "3"}]}
+    assert dpo.DPODataset([rec], tok, template="chat").texts == [("<|user|>\nMax of 3 9?\n<|assistant|>\n", "9", "3")]
 
 
 def test_rankings_become_all_their_pairs(tok):

@@ -27,3 +27,14 @@ __all__ = [
     "DPOCollator", "DPODataset", "as_pairs", "encode_pair", "render_pair",
     "DPOConfig", "evaluate_dpo", "reference_logps", "train_dpo",
 ]
+
+
+def _notebook_models(progress: bool = True) -> list:
+    from llmcourse.dpo import lab  # the lab imports the SFT stage: only when a notebook is prepared
+
+    return [lab.sft_model_path(progress=progress)]
+
+
+NOTEBOOK_MODELS = {"07_dpo": _notebook_models}
+"""What this stage's notebook loads from the model cache beyond the base model (the DPO lab's SFT model),
+as ``{assignment: build}``; the course tooling builds it before grading (:mod:`llmcourse.course.prepare`)."""

@@ -11,17 +11,17 @@ $$\text{chosen} = [\text{BOS}]\,\Vert\,\text{tok}(x)\,\Vert\,\text{tok}(y_w)\,\V
 response tokens and the EOS. A pair longer than ``max_length`` is dropped and counted, never
 truncated (a truncated response is a different response).
 
-**Templates** (``template=``): ``None`` uses the prompt text as it is (pairs whose prompt is
-already rendered, e.g. :func:`llmcourse.reward.task_pairs`); ``"alpaca"`` and ``"simple"`` wrap the
-prompt as an instruction; ``"chat"`` renders it as a user turn with the tokenizer's own chat template
-(a prompt given as a list of ``{"role", "content"}`` messages keeps its system prompt and earlier
-turns); a function ``Example -> (prompt, response)`` does anything else. Rendering is
-:func:`llmcourse.sft.render`, the one SFT uses, so DPO sees prompts exactly as the SFT model did.
+**Formats**: every shape :mod:`llmcourse.preferences` reads — text pairs, HH-RLHF's implicit prompt,
+TRL's conversational and implicit-message pairs, UltraFeedback, OpenAI's preference JSONL — from a file
+or a list of records, and ranking records (``{"prompt", "responses", "ranks"}``, all their pairs).
 
-**Formats**: pair records ``{"prompt", "chosen", "rejected"}`` (:func:`llmcourse.reward.validate_pair`),
-JSON/JSONL files of them (:func:`llmcourse.reward.load_preference_pairs`), ranking records
-(``{"prompt", "responses", "ranks"}``, turned into all their pairs), and TRL's conversational form
-(``prompt`` a list of messages, ``chosen`` / ``rejected`` one assistant message each).
+**Templates** (``template=``): a text prompt is used as it is with ``None`` (pairs whose prompt is
+already rendered, e.g. :func:`llmcourse.reward.task_pairs`), and is wrapped as the instruction of
+``"alpaca"``, ``"simple"`` or ``"chat"`` (a user turn in the tokenizer's own chat template) — rendered
+by :func:`llmcourse.sft.render`, the function SFT uses, so DPO sees prompts exactly as the SFT model
+did; a function ``Example -> (prompt, response)`` does anything else. A conversation keeps its system
+prompt and earlier turns and is rendered by :func:`llmcourse.preferences.render_pair` (``None``: the
+tokenizer's chat template when it has one).
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from llmcourse.preferences import PreferencePair, parse_preference, read_preference_records
+from llmcourse.preferences import render_pair as render_conversation
 from llmcourse.records import RecordError
-from llmcourse.reward.data import encode_prompt, load_preference_pairs, rankings_to_pairs, validate_pair
+from llmcourse.reward.data import encode_prompt, rankings_to_pairs
 from llmcourse.sft.batching import pad_collate
-from llmcourse.sft.data import Example, parse_record, render
+from llmcourse.sft.data import Example, render
 from llmcourse.sft.loss import IGNORE_INDEX
 
 __all__ = ["as_pairs", "render_pair", "encode_pair", "DPODataset", "DPOCollator"]
@@ -42,74 +44,53 @@ __all__ = ["as_pairs", "render_pair", "encode_pair", "DPODataset", "DPOCollator"
 Template = str | Callable | None
 
 
-# --------------------------------------------------------------------------- records
+# --------------------------------------------------------------------------- records and rendering
 
 
-def _assistant_text(value: Any, where: str, field: str) -> str:
-    """A response given as a string or as TRL's ``[{"role": "assistant", "content": ...}]``."""
-    if isinstance(value, list):
-        if len(value) != 1 or not isinstance(value[0], dict) or value[0].get("role") != "assistant":
-            raise RecordError(f"{where}: field {field!r} must be a string or one assistant message "
-                              f"[{{'role': 'assistant', 'content': ...}}], got {value!r:.80}")
-        value = value[0].get("content")
-    if not isinstance(value, str):
-        raise RecordError(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _conversational(rec: dict, where: str) -> dict[str, Any]:
-    """TRL's conversational pair: a message-list prompt, one assistant message per response."""
-    chosen = _assistant_text(rec.get("chosen"), where, "chosen")
-    rejected = _assistant_text(rec.get("rejected"), where, "rejected")
-    # parse_record checks roles and turn order, naming the record
-    parse_record({"messages": rec["prompt"] + [{"role": "assistant", "content": chosen}]}, where, "chat")
-    checked = validate_pair({"prompt": "", "chosen": chosen, "rejected": rejected}, where)
-    return {**checked, "prompt": list(rec["prompt"])}
-
-
-def as_pairs(data, name: str = "pairs") -> list[dict[str, Any]]:
-    """Checked pair records from a file path, a list of pair records (string or conversational
-    prompts) or a list of ranking records. Errors name the file and line, or ``name[i]``, and the field."""
+def _parsed(data, name: str) -> list[PreferencePair]:
+    """Every record of ``data`` checked and parsed (:mod:`llmcourse.preferences`), rankings expanded."""
     if isinstance(data, (str, Path)):
-        return load_preference_pairs(data)
+        return read_preference_records(data)
     if isinstance(data, dict) or not isinstance(data, Sequence) or isinstance(data, bytes):
         raise TypeError(f"{name}: expected a file path or a list of preference records, got {type(data).__name__}")
     if len(data) == 0:
         raise RecordError(f"{name} is empty: DPO needs at least one (prompt, chosen, rejected) pair")
     if all(isinstance(r, dict) and "responses" in r for r in data):
-        return rankings_to_pairs(data)
-    out = []
-    for i, rec in enumerate(data):
-        where = f"{name}[{i}]"
-        if isinstance(rec, dict) and isinstance(rec.get("prompt"), list):
-            out.append(_conversational(rec, where))
-        else:
-            out.append(validate_pair(rec, where))
-    return out
+        data = rankings_to_pairs(data)
+    return [parse_preference(r, f"{name}[{i}]") for i, r in enumerate(data)]
 
 
-# --------------------------------------------------------------------------- rendering and tokenisation
+def _render(pair: PreferencePair, template: Template, tokenizer) -> tuple[str, str, str]:
+    if template is None or not isinstance(pair.prompt, str):  # conversations: the preference reader renders them
+        if template is not None and not isinstance(template, str):
+            raise ValueError(f"{pair.where}: a function template renders a text prompt; this record is a conversation "
+                             "— use template='chat', 'simple' or 'alpaca'")
+        out = render_conversation(pair, template, tokenizer)
+        return out["prompt"], out["chosen"], out["rejected"]
+    # a text prompt wrapped as the instruction of the template, exactly as SFT renders one
+    p, chosen = render(Example(instruction=pair.prompt, output=pair.chosen), template, tokenizer)
+    p2, rejected = render(Example(instruction=pair.prompt, output=pair.rejected), template, tokenizer)
+    if p != p2:  # a template that lets the answer change the prompt gives the two responses different contexts
+        raise ValueError(f"{pair.where}: template {template!r} renders a different prompt for the chosen and the rejected response")
+    return p, chosen, rejected
 
 
 def render_pair(pair: dict[str, Any], template: Template = None, tokenizer=None) -> tuple[str, str, str]:
-    """``(prompt, chosen, rejected)`` texts of one checked pair, rendered with ``template`` (see the
-    module docstring). The responses carry no EOS: tokenisation appends the EOS id."""
-    prompt = pair["prompt"]
-    if template is None:
-        if isinstance(prompt, list):
-            raise ValueError("a conversational prompt (a list of messages) needs template='chat' (or a function)")
-        return prompt, pair["chosen"], pair["rejected"]
+    """``(prompt, chosen, rejected)`` texts of one preference record (any shape of
+    :mod:`llmcourse.preferences`), rendered with ``template`` (see the module docstring). The
+    responses carry no EOS: tokenisation appends the EOS id.
 
-    def example(response: str) -> Example:
-        if isinstance(prompt, list):
-            return parse_record({"messages": prompt + [{"role": "assistant", "content": response}]}, "pair", "chat")
-        return Example(instruction=prompt, output=response)
+    >>> render_pair({"prompt": "Add 3 4", "chosen": "7", "rejected": "8"}, "simple")
+    ('Instruction: Add 3 4\\nOutput:', ' 7', ' 8')
+    """
+    return _render(parse_preference(pair, "pair"), template, tokenizer)
 
-    p, chosen = render(example(pair["chosen"]), template, tokenizer)
-    p2, rejected = render(example(pair["rejected"]), template, tokenizer)
-    if p != p2:  # a template that lets the answer change the prompt would give the two responses different contexts
-        raise ValueError(f"template {template!r} renders a different prompt for the chosen and the rejected response")
-    return p, chosen, rejected
+
+def as_pairs(data, *, template: Template = None, tokenizer=None, name: str = "pairs") -> list[tuple[str, str, str]]:
+    """``(prompt, chosen, rejected)`` texts of every pair of ``data``: a preference file or a list of
+    records of any shape :mod:`llmcourse.preferences` reads, or ranking records (all their pairs). Every
+    record is checked before any is rendered; errors name the file and line, or ``name[i]``, and the field."""
+    return [_render(p, template, tokenizer) for p in _parsed(data, name)]
 
 
 def encode_pair(tokenizer, prompt: str, chosen: str, rejected: str) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
@@ -138,13 +119,12 @@ class DPODataset(torch.utils.data.Dataset):
     def __init__(self, data, tokenizer, *, template: Template = None, max_length: int = 256, name: str = "pairs"):
         if not isinstance(max_length, int) or max_length < 3:
             raise ValueError(f"max_length must be an integer ≥ 3 (BOS, one response token, EOS), got {max_length!r}")
-        pairs = as_pairs(data, name)
+        pairs = as_pairs(data, template=template, tokenizer=tokenizer, name=name)
         self.max_length = max_length
         self.items: list[dict[str, Any]] = []
         self.texts: list[tuple[str, str, str]] = []
         self.n_filtered = 0
-        for p in pairs:
-            texts = render_pair(p, template, tokenizer)
+        for texts in pairs:
             chosen, rejected = encode_pair(tokenizer, *texts)
             if max(len(chosen["input_ids"]), len(rejected["input_ids"])) > max_length:
                 self.n_filtered += 1

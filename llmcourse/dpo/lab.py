@@ -11,7 +11,7 @@ Notebook 07, ``bench/bench_dpo.py`` and the tests share it:
 * :func:`run_task_dpo` — train from a fresh copy of the SFT model and measure held-out exact match,
   per task, before and after.
 
-This module sits above the trainers (it imports ``llmcourse.sft`` and ``llmcourse.ppo.lab``); the DPO
+This module sits above the trainers (it imports ``llmcourse.sft``, ``llmcourse.reward`` and ``llmcourse.rl``); the DPO
 math, data and trainer never import it.
 """
 
@@ -22,25 +22,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmcourse import models, tasks, templates
+from llmcourse import models, recipes, tasks, templates
+from llmcourse.cache import build_cached
 from llmcourse.dpo.trainer import DPOConfig, train_dpo
 
 __all__ = ["TEMPLATE", "SFT_RECIPE", "PAIRS_RECIPE", "DPO_CONFIG", "split", "sft_records", "sft_model_path",
            "load_sft_model", "exact_match_by_task", "task_dpo_pairs", "run_task_dpo"]
 
-TEMPLATE = "simple"
-
-SFT_RECIPE = dict(template=TEMPLATE, n_train=3000, n_eval=200, split_seed=0, oversample={"reverse": 2, "sort": 2},
-                  max_steps=700, per_device_train_batch_size=16, learning_rate=3e-3, seed=0)
-"""``bench/bench_sft.py --quality``'s run (82.5 % held-out exact match in 49 s on a busy machine)."""
-
-PAIRS_RECIPE = dict(n_problems=3000, n_samples=2, sample_temperature=1.0, n_task=1000, response_length=16)
-"""Pairs from the SFT training problems: the SFT model's greedy answer and ``n_samples`` sampled answers
-to each, every wrong one paired under the correct answer; plus ``n_task`` correct ≻ subtly wrong pairs."""
-
-DPO_CONFIG = DPOConfig(beta=0.1, learning_rate=5e-4, per_device_train_batch_size=32, max_steps=150, warmup_steps=10,
-                       logging_steps=10, precompute_ref_log_probs=True, max_length=128)
-"""The lab's DPO run (see ``bench/bench_dpo.py`` for what it reaches)."""
+# The recipes live in llmcourse.recipes (one place for every recipe); the lab's names for them:
+TEMPLATE = recipes.LAB_TEMPLATE
+SFT_RECIPE = recipes.DPO_SFT_RECIPE
+PAIRS_RECIPE = recipes.DPO_PAIRS_RECIPE
+DPO_CONFIG = DPOConfig(**recipes.DPO_LAB)
+"""The lab's DPO run (:data:`llmcourse.recipes.DPO_LAB`)."""
 
 
 def split():
@@ -62,8 +56,6 @@ def sft_records(recipe: dict = SFT_RECIPE) -> list[dict[str, str]]:
 
 def sft_model_path(progress: bool = False) -> Path:
     """The cached SFT model's folder, trained first if needed (about a minute on 2 CPU cores)."""
-    from llmcourse.ppo.lab import _build_cached
-
     def build(folder: Path) -> dict:
         from llmcourse.sft import SFTConfig, train_sft
 
@@ -77,7 +69,7 @@ def sft_model_path(progress: bool = False) -> Path:
         tok.save_pretrained(folder)
         return {"held_out": exact_match_by_task(model, tok, split()[1])}
 
-    return _build_cached("dpo-lab-sft", SFT_RECIPE, "llmcourse_sft.json", build)
+    return build_cached("dpo-lab-sft", recipes.on_base(SFT_RECIPE), build, marker="llmcourse_sft.json")
 
 
 def load_sft_model():
@@ -113,8 +105,8 @@ def dpo_problems(n: int, seed: int) -> list:
 def task_dpo_pairs(model, tokenizer, problems, *, seed: int = 0, recipe: dict = PAIRS_RECIPE) -> list[dict[str, str]]:
     """DPO pairs for ``model``'s own answers to ``problems`` (see the module docstring), prompts and
     responses already rendered in the lab's template (train with ``template=None``)."""
-    from llmcourse.ppo.lab import onpolicy_pairs, policy_samples
-    from llmcourse.reward import task_pairs
+    from llmcourse.reward import onpolicy_pairs, task_pairs
+    from llmcourse.rl.rollout import policy_samples
 
     rng = random.Random(seed)
     prompts = [prompt(p) for p in problems]
@@ -139,8 +131,9 @@ def task_dpo_pairs(model, tokenizer, problems, *, seed: int = 0, recipe: dict = 
 def run_task_dpo(seed: int = 0, *, config: DPOConfig | None = None, recipe: dict = PAIRS_RECIPE,
                  progress: bool = False) -> dict[str, Any]:
     """DPO from a fresh copy of the cached SFT model with ``seed`` (pairs, sampling and batch order);
-    returns held-out exact match before and after (overall and per task), seconds of pair building and
-    of training, the number of pairs and the history."""
+    returns held-out exact match after DPO (overall and per task), wall and CPU seconds of pair building
+    and of training (CPU seconds of a one-thread run are what it takes on an idle core), the number of
+    pairs, the history and the model."""
     from dataclasses import replace
 
     config = replace(config or DPO_CONFIG, seed=seed)
@@ -148,10 +141,11 @@ def run_task_dpo(seed: int = 0, *, config: DPOConfig | None = None, recipe: dict
     model = load_sft_model()
     _, held = split()
     problems = dpo_problems(recipe["n_problems"], seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pairs = task_dpo_pairs(model, tok, problems, seed=seed, recipe=recipe)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     history = train_dpo(model, tok, pairs, config, progress=progress)
-    t2 = time.perf_counter()
-    return {"seed": seed, "pairs": len(pairs), "pair_seconds": round(t1 - t0, 1), "train_seconds": round(t2 - t1, 1),
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"seed": seed, "pairs": len(pairs), "pair_seconds": round(t1 - t0, 1), "pair_cpu_seconds": round(c1 - c0, 1),
+            "train_seconds": round(t2 - t1, 1), "train_cpu_seconds": round(c2 - c1, 1),
             "after": exact_match_by_task(model, tok, held), "history": history, "model": model}
