@@ -13,6 +13,7 @@
 # | 04 augmentation | data augmentation | EDA operations, AEDA, a ROUGE-L filter |
 # | 05 scaling laws | how much data | the Chinchilla law, compute-optimal allocation, fitting |
 # | 06 interview prep | all of it | the classic questions, graded |
+# | 07 DPO | preference optimisation without a reward model | sequence log-probs, the DPO loss, implicit rewards, the reference, IPO |
 #
 # Every exercise is checked against the `llmcourse` package's own implementation, and then **your code is
 # used for real**: your loss trains a model, your scorer measures it.

@@ -430,6 +430,9 @@ for name, n, d in [("Gopher", 280e9, 300e9), ("Chinchilla", 70e9, 1.4e12)]:
 # # Part 3 · Questions interviewers ask that the guide doesn't
 #
 # ## DPO vs PPO
+#
+# Notebook 07 is the whole DPO stage: the derivation step by step, the loss and the sequence log-probs it
+# needs as graded exercises, DPO training of the SFT model, likelihood displacement, a β sweep and IPO.
 
 # %% concept="x_dpo_a"
 answer_x_dpo_a = math.log1p(math.exp(-0.1 * (0.5 - (-0.5))))  # −log σ(β·(Δ_c − Δ_r))
