@@ -128,11 +128,15 @@ DPO_SFT_RECIPE = dict(template=LAB_TEMPLATE, n_train=3000, n_eval=200, split_see
 demonstrations repeated 2×). Built with one thread on a busy machine it scores 77.0 % held-out exact match
 (count 100 %, max 100 %, sort 66 %, reverse 32 %)."""
 
-DPO_PAIRS_RECIPE = dict(n_problems=3000, n_samples=1, sample_temperature=1.0, n_task=1000, response_length=16)
+DPO_PAIRS_RECIPE = dict(n_problems=6000, n_samples=1, sample_temperature=1.0, n_task=1000, response_length=16)
 """DPO pairs for the SFT model: ``n_problems`` fresh task-world problems (never a held-out one), the SFT
 model's greedy answer and ``n_samples`` sampled answers to each, every wrong one (by exact match) paired
 under the correct answer; plus ``n_task`` correct ≻ subtly wrong pairs."""
 
-DPO_LAB = dict(beta=0.1, learning_rate=1e-3, rpo_alpha=1.0, per_device_train_batch_size=32, max_steps=60, warmup_steps=10,
-               logging_steps=10, precompute_ref_log_probs=True, max_length=128)
-"""``DPOConfig`` settings of the lab's DPO run (``bench/bench_dpo.py`` prints what it reaches)."""
+DPO_LAB = dict(beta=0.1, learning_rate=1e-3, rpo_alpha=1.0, per_device_train_batch_size=16, max_steps=400, warmup_steps=10,
+               logging_steps=50, precompute_ref_log_probs=True, max_length=128)
+"""``DPOConfig`` settings of the lab's DPO run: DPO plus the SFT term on the chosen answers (RPO, α = 1), which
+keeps the correct answers' likelihood from falling (plain DPO at 3e-3 displaced it: held-out exact match 0.185).
+Seed 0: 77.0 % → 85.5 % (reverse 32 % → 59 %, sort 66 % → 78 %) in 43.5 CPU-seconds of training on one thread
+(188 s wall on a busy shared machine); 120 steps reached 77.5 %, 60 steps 76 %. ``bench/bench_dpo.py`` prints
+the figures over seeds."""

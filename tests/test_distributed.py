@@ -1,4 +1,4 @@
-"""SFT and reward-model training under a real launcher (torchrun, 2 CPU processes, gloo) match a
+"""SFT, reward-model and DPO training under a real launcher (torchrun, 2 CPU processes, gloo) match a
 single-process run with the same global batch, and only the main process writes files.
 
 Tolerance: per-step losses within 1e-4 and final weights within 5e-4 (max abs). Measured here:
@@ -26,7 +26,7 @@ def _run(cmd, out):
     assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
 
 
-@pytest.mark.parametrize("stage", ["sft", "reward"])
+@pytest.mark.parametrize("stage", ["sft", "reward", "dpo"])
 def test_two_processes_match_one_and_only_main_writes(stage, tmp_path):
     single, double = tmp_path / "single", tmp_path / "double"
     _run([sys.executable, str(SCRIPT), stage], single)

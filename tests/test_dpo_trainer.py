@@ -94,3 +94,19 @@ def test_config_refuses_bad_values():
         dpo.DPOConfig(loss_type="hinge_typo")
     with pytest.raises(ValueError, match="label_smoothing"):
         dpo.DPOConfig(loss_type="ipo", label_smoothing=0.1)
+
+
+def test_lab_pairs_prefer_the_correct_answer_to_the_sft_models_mistakes():
+    from llmcourse import tasks
+    from llmcourse.dpo import lab
+
+    tok = models.load_tokenizer(lab.sft_model_path())
+    sft = lab.load_sft_model()
+    problems = lab.dpo_problems(60, seed=0)
+    assert not set(problems) & set(lab.split()[1])  # never a held-out problem
+    pairs = lab.task_dpo_pairs(sft, tok, problems, seed=0, recipe={**lab.PAIRS_RECIPE, "n_samples": 1, "n_task": 10})
+    answers = {lab.prompt(p): p.answer for p in problems}
+    onpolicy = [p for p in pairs if p["prompt"] in answers]
+    assert onpolicy  # a 77 % model makes mistakes on 60 problems
+    for p in onpolicy:  # the exact-match checker labelled them: chosen right, rejected wrong
+        assert tasks.normalize(p["chosen"]) == answers[p["prompt"]] != tasks.normalize(p["rejected"])

@@ -4,10 +4,10 @@ Notebook 07, ``bench/bench_dpo.py`` and the tests share it:
 
 * :func:`sft_model_path` — the embedded base model after the SFT of ``bench/bench_sft.py --quality``
   (simple template, reverse and sort repeated 2×), built once and cached (folder keyed by the recipe);
-* :func:`task_dpo_pairs` — preference pairs on the SFT training problems: the correct answer ≻ the SFT
-  model's own answer (greedy and sampled) whenever the exact-match checker says it is wrong, plus
-  the task world's correct ≻ subtly wrong pairs. Learning from the policy's own mistakes is what makes
-  DPO fix *them* (the held-out problems are never used);
+* :func:`dpo_problems` / :func:`task_dpo_pairs` — preference pairs on fresh task-world problems (never a
+  held-out one): the correct answer ≻ the SFT model's own answer (greedy and sampled) whenever the
+  exact-match checker says it is wrong, plus the task world's correct ≻ subtly wrong pairs. Learning from
+  the policy's own mistakes is what makes DPO fix *them*;
 * :func:`run_task_dpo` — train from a fresh copy of the SFT model and measure held-out exact match,
   per task, before and after.
 
@@ -26,8 +26,8 @@ from llmcourse import models, recipes, tasks, templates
 from llmcourse.cache import build_cached
 from llmcourse.dpo.trainer import DPOConfig, train_dpo
 
-__all__ = ["TEMPLATE", "SFT_RECIPE", "PAIRS_RECIPE", "DPO_CONFIG", "split", "sft_records", "sft_model_path",
-           "load_sft_model", "exact_match_by_task", "task_dpo_pairs", "run_task_dpo"]
+__all__ = ["TEMPLATE", "SFT_RECIPE", "PAIRS_RECIPE", "DPO_CONFIG", "split", "prompt", "sft_records", "sft_model_path",
+           "load_sft_model", "exact_match_by_task", "dpo_problems", "task_dpo_pairs", "run_task_dpo"]
 
 # The recipes live in llmcourse.recipes (one place for every recipe); the lab's names for them:
 TEMPLATE = recipes.LAB_TEMPLATE

@@ -48,7 +48,8 @@ class DPOConfig:
     rpo_alpha: float | None = None
     """α of RPO (Pang et al., 2024): add α × the per-token negative log-likelihood of the chosen
     responses to the loss, which keeps their likelihood from falling while the margin grows
-    (likelihood displacement); None: plain preference loss (TRL's default)."""
+    (likelihood displacement); None: plain preference loss (TRL's default). TRL 0.x called it
+    ``rpo_alpha``; TRL 1.x writes the same sum as ``loss_type=["sigmoid", "sft"]``, ``loss_weights=[1, α]``."""
     learning_rate: float = 1e-4
     """Peak AdamW learning rate. TRL's default (1e-6) suits billion-parameter models; the embedded
     ~1M-parameter model needs larger steps."""

@@ -1,4 +1,4 @@
-"""Train SFT or a reward model for a few steps; launched by tests/test_distributed.py.
+"""Train SFT, a reward model or DPO for a few steps; launched by tests/test_distributed.py.
 
     python tests/dist/train_stage.py sft OUT            # one process
     torchrun --nproc_per_node 2 tests/dist/train_stage.py sft OUT
@@ -52,6 +52,15 @@ elif stage == "reward":
     config = RewardConfig(per_device_train_batch_size=GLOBAL_BATCH // world, max_steps=STEPS, logging_steps=1,
                           output_dir=str(out / "model"), seed=0)
     history = train_reward_model(model, tokenizer, pairs, config, progress=False)
+elif stage == "dpo":
+    from llmcourse.dpo import DPOConfig, train_dpo
+
+    model = models.load_model()
+    spy(model)
+    pairs = tasks.preference_pairs(256, seed=0, template=lambda r: templates.simple_prompt(r["instruction"], r["input"]))
+    config = DPOConfig(per_device_train_batch_size=GLOBAL_BATCH // world, max_steps=STEPS, logging_steps=1,
+                       learning_rate=1e-3, output_dir=str(out / "model"), seed=0)
+    history = train_dpo(model, tokenizer, pairs, config, progress=False)
 else:
     raise SystemExit(f"unknown stage {stage!r}")
 if rank == 0:
