@@ -68,8 +68,9 @@ def quality(args):
     for seed in args.seeds:
         r = lab.run_task_dpo(seed)
         runs.append(r)
-        print(f"seed {seed}: {r['pairs']} pairs built in {r['pair_seconds']} s, trained in {r['train_seconds']} s "
-              f"({torch.get_num_threads()} thread(s)); held-out exact match {r['after']['all']:.3f}", flush=True)
+        print(f"seed {seed}: {r['pairs']} pairs built in {r['pair_seconds']} s wall / {r['pair_cpu_seconds']} s CPU, "
+              f"trained in {r['train_seconds']} s wall / {r['train_cpu_seconds']} s CPU ({torch.get_num_threads()} thread(s)); "
+              f"held-out exact match {r['after']['all']:.3f}", flush=True)
     keys = ["all"] + [k for k in sft["n"]]
     print("\n| task | held-out problems | SFT | DPO (mean ± std over seeds " + ", ".join(map(str, args.seeds)) + ") | Δ |")
     print("|---|---|---|---|---|")
@@ -78,9 +79,10 @@ def quality(args):
         mean, std = statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
         n = sum(sft["n"].values()) if k == "all" else sft["n"][k]
         print(f"| {k} | {n} | {sft[k]:.3f} | {mean:.3f} ± {std:.3f} | {mean - sft[k]:+.3f} |")
-    secs = [r["train_seconds"] for r in runs]
-    print(f"\ntraining seconds per seed: {secs} (max {max(secs)}); pair building (sampling): "
-          f"{[r['pair_seconds'] for r in runs]}; config: {lab.DPO_CONFIG}")
+    print(f"\ntraining seconds per seed, wall: {[r['train_seconds'] for r in runs]}, CPU: "
+          f"{[r['train_cpu_seconds'] for r in runs]} (CPU seconds of a one-thread run = its time on an idle core); "
+          f"pair building (sampling), wall: {[r['pair_seconds'] for r in runs]}, CPU: {[r['pair_cpu_seconds'] for r in runs]}")
+    print(f"config: {lab.DPO_CONFIG}\npairs: {lab.PAIRS_RECIPE}")
 
 
 # --------------------------------------------------------------------------- TRL side by side
@@ -227,6 +229,7 @@ def main():
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--trl", action="store_true")
+    ap.add_argument("--no-throughput", action="store_true", help="with --trl: loss agreement only")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -241,7 +244,8 @@ def main():
     if args.trl:
         tok, policy, ref, pairs = _setup(args)
         agreement(args, tok, policy, ref, pairs)
-        throughput(args, tok, policy, ref, pairs)
+        if not args.no_throughput:
+            throughput(args, tok, policy, ref, pairs)
 
 
 if __name__ == "__main__":
