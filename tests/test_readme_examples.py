@@ -52,6 +52,7 @@ DEMO_RUNS = {  # README command -> run here (slow), with --quick and placeholder
     "./run demo --model path/to/model --config big.toml": "config",
 }
 GRADE = "tests/test_grading_class.py::test_nbgrader_csv_export_matches"
+LOOP = "tests/test_grading_loop.py::"
 ELSEWHERE = {  # README command, exactly -> the test that runs it (with --quick, or on a scratch course)
     "./run demo": "tests/test_report_cli.py::test_demo_quick_runs_all_stages_and_writes_a_complete_report",
     ".venv/bin/llmcourse course build": "tests/test_course.py::test_release_notebooks_are_what_nbgrader_generates",
@@ -60,6 +61,13 @@ ELSEWHERE = {  # README command, exactly -> the test that runs it (with --quick,
     ".venv/bin/llmcourse course grade SUBMISSIONS [ASSIGNMENT...] --workdir graded --feedback feedback "
     "--nbgrader-csv grades.csv --jobs 2": GRADE,
     "torchrun --nproc_per_node 2 my_sft_script.py": "tests/test_distributed.py::test_two_processes_match_one_and_only_main_writes",
+    ".venv/bin/llmcourse course grade SUBMISSIONS --workdir graded --jobs 2":
+        LOOP + "test_grading_prints_progress_first_and_nothing_on_stderr",
+    "cd graded && ../.venv/bin/jupyter lab": LOOP + "test_formgrader_opens_the_workdir_as_it_is_and_its_feedback_button_redacts",
+    ".venv/bin/llmcourse course feedback graded --feedback feedback":
+        LOOP + "test_feedback_after_hand_grading_has_the_manual_scores_and_no_hidden_tests",
+    ".venv/bin/llmcourse course export graded --nbgrader-csv grades.csv":
+        LOOP + "test_feedback_after_hand_grading_has_the_manual_scores_and_no_hidden_tests",
 }
 COURSE_RUN = ".venv/bin/llmcourse course run solutions/00_welcome/welcome.ipynb"  # test_course_run_as_written
 NOT_RUN = {  # README command prefix -> why a test cannot run it
