@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_instructor_loop.py [--jobs 2] [ASSIGNMENT ...]   (default: 00_welcome 06_interview_prep)
 
 Students: ``copier`` hands in the solution notebooks, ``blank`` the release, ``mixed`` every other answer
-filled in. Steps: ``course grade --workdir`` → formgrader started in the workdir (until its API lists the
+filled in with the model answer (so both ``copier`` and ``mixed`` are flagged). Steps: ``course grade --workdir`` → formgrader started in the workdir (until its API lists the
 submissions) → every written answer hand-graded through nbgrader's Gradebook API → ``course feedback``
 → ``course export``. Checked: the copier is flagged, no hidden-test line in any feedback file, and the
 export has the manual points.
@@ -54,7 +54,8 @@ def main() -> None:
         H.submit(subs, "mixed", good, assignment=a, name=name)
     steps: dict[str, float] = {}
     t = time.perf_counter()
-    out = _cli("course", "grade", str(subs), *args.assignments, "--workdir", "graded", "--jobs", str(args.jobs),
+    out = _cli("course", "grade", str(subs), *args.assignments, "--course", str(ROOT), "--workdir", "graded",
+               "--jobs", str(args.jobs),
                cwd=base)
     steps[f"grade (--jobs {args.jobs})"] = time.perf_counter() - t
     print(out)
@@ -66,7 +67,7 @@ def main() -> None:
                           for n in call(f"submitted_notebooks/{a}/{nb['name']}") if n["flagged"]})
     steps["formgrader start + API"] = time.perf_counter() - t
     assert all(n == 3 for n in listed.values()), listed
-    assert flagged == ["copier"], flagged
+    assert flagged == ["copier", "mixed"], flagged  # mixed's answers are the model answers, word for word
     from nbgrader.api import Gradebook
 
     t = time.perf_counter()

@@ -257,6 +257,12 @@ def _inspect(path: Path, info: _NotebookInfo) -> tuple[bool, list[str]]:
     return True, lines
 
 
+def _some(names: list[str], at_most: int = 6) -> str:
+    """``'a', 'b', 'c'`` or, for a long list, ``'a', 'b', … and 40 more`` (a report line stays readable)."""
+    shown = ", ".join(names[:at_most])
+    return shown if len(names) <= at_most else f"{shown} and {len(names) - at_most} more"
+
+
 COPIED = "contains the solution source"
 """The start of the report line for a notebook with solution markers, hidden tests or model answers in
 it (a copy of ``solutions/``, in whole or in part); its notebook is flagged in the gradebook."""
@@ -278,7 +284,7 @@ def _solution_source(nb, info: _NotebookInfo) -> str:
         model = info.answers.get(gid)
         if model and model in _normalised(cell.source):
             answers.append(where)
-    parts = [f"{what} in {', '.join(where)}" for what, where in
+    parts = [f"{what} in {_some(where)}" for what, where in
              (("solution markers", markers), ("hidden tests", hidden), ("the model answer", answers)) if where]
     return "; ".join(parts)
 
