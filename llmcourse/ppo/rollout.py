@@ -30,6 +30,7 @@ from llmcourse.rl.rollout import (  # noqa: F401  (the shared layer, re-exported
     encode_prompts,
     join,
     left_pad,
+    pad_sequences,
     policy_samples,
     position_ids_from_mask,
     response_logits,
@@ -38,9 +39,9 @@ from llmcourse.rl.rollout import (  # noqa: F401  (the shared layer, re-exported
 )
 
 __all__ = [
-    "Rollout", "encode_prompts", "left_pad", "sample_responses", "policy_samples", "join", "position_ids_from_mask",
-    "response_logits", "response_logprobs", "token_values", "sequence_scores", "same_tokenizer",
-    "check_reward_tokenizer", "score_responses", "PolicyAndValue", "collect_rollout",
+    "Rollout", "encode_prompts", "pad_sequences", "left_pad", "sample_responses", "policy_samples", "join",
+    "position_ids_from_mask", "response_logits", "response_logprobs", "token_values", "sequence_scores",
+    "same_tokenizer", "check_reward_tokenizer", "score_responses", "PolicyAndValue", "collect_rollout",
 ]
 
 
@@ -146,14 +147,8 @@ def score_responses(reward_model, reward_tokenizer, prompts: Sequence[str], resp
         if eos:
             ids.append(reward_tokenizer.eos_token_id)
         rows.append(ids)
-    width = max(len(r) for r in rows)
     pad = reward_tokenizer.pad_token_id if reward_tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return sequence_scores(reward_model, ids.to(device), mask.to(device))
+    return sequence_scores(reward_model, *pad_sequences(rows, pad, "right", device))
 
 
 def _check_scores(scores: torch.Tensor, prompts: Sequence[str], responses: Sequence[str]) -> None:

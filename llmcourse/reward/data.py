@@ -27,6 +27,7 @@ import torch
 
 from llmcourse.preferences import load_preference_pairs, validate_pair  # noqa: F401 — the reader lives there
 from llmcourse.records import RecordError, read_records, require_str
+from llmcourse.rl.rollout import pad_sequences  # one padding helper for every stage
 
 TIES = ("skip", "error")
 
@@ -209,26 +210,6 @@ class PreferenceDataset(torch.utils.data.Dataset):
     @property
     def groups(self) -> list:
         return [ex["group"] for ex in self.examples]
-
-
-def pad_sequences(seqs: Sequence[Sequence[int]], pad_token_id: int, padding_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad token-id lists to one length: ``(input_ids, attention_mask)``, both (N, T_max) long."""
-    if padding_side not in ("left", "right"):
-        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
-    if pad_token_id is None:
-        raise ValueError("no pad token id; call llmcourse.models.ensure_pad_token(tokenizer, model)")
-    if not seqs:
-        raise ValueError("nothing to pad: empty batch")
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if len(s) == 0:
-            raise ValueError(f"sequence {i} is empty; every scored sequence needs at least one token")
-        sl = slice(0, len(s)) if padding_side == "right" else slice(width - len(s), width)
-        ids[i, sl] = torch.as_tensor(list(s), dtype=torch.long)
-        mask[i, sl] = 1
-    return ids, mask
 
 
 class PreferenceCollator:

@@ -27,8 +27,8 @@ import torch
 
 from llmcourse.rl import functional as F
 
-__all__ = ["encode_prompts", "left_pad", "position_ids_from_mask", "join", "sample_responses", "policy_samples",
-           "response_logits", "response_logprobs"]
+__all__ = ["encode_prompts", "pad_sequences", "left_pad", "position_ids_from_mask", "join", "sample_responses",
+           "policy_samples", "response_logits", "response_logprobs"]
 
 
 # --------------------------------------------------------------------------- tokens
@@ -56,16 +56,33 @@ def encode_prompts(tokenizer, prompts: Sequence[str], add_bos: bool = True) -> l
     return out
 
 
-def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device=None):
-    """Pad on the left to the longest sequence. Returns ``(ids, mask)``, both (B, P) long."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        if len(s):
-            ids[i, width - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_token_id: int, padding_side: str = "right",
+                  device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token-id lists to one length: ``(input_ids, attention_mask)``, both (N, T_max) long, on ``device``.
+
+    ``padding_side="left"`` puts every row's last token in the last column (prompts for generation);
+    ``"right"`` keeps every row's first token in column 0 (training and scoring batches)."""
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    if pad_token_id is None:
+        raise ValueError("no pad token id; call llmcourse.models.ensure_pad_token(tokenizer, model)")
+    if not seqs:
+        raise ValueError("nothing to pad: empty batch")
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if len(s) == 0:
+            raise ValueError(f"sequence {i} is empty; every sequence needs at least one token")
+        sl = slice(0, len(s)) if padding_side == "right" else slice(width - len(s), width)
+        ids[i, sl] = torch.as_tensor(list(s), dtype=torch.long)
+        mask[i, sl] = 1
     return ids.to(device), mask.to(device)
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device=None):
+    """Pad on the left to the longest sequence (prompts before generation). Returns ``(ids, mask)``, both (B, P) long."""
+    return pad_sequences(sequences, pad_token_id, "left", device)
 
 
 def position_ids_from_mask(mask: torch.Tensor) -> torch.Tensor:
