@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from llmcourse.checks import Case, Mistake, check_function
+from llmcourse.checks import Case, Mistake, check_function, uses
 from llmcourse.ppo import functional as F
 
 __all__ = ["check_kl_penalized_rewards", "check_gae_advantages", "check_clipped_policy_loss",
@@ -89,6 +89,7 @@ _REF = T([[-0.9, -1.0, -2.5, -0.1], [-0.4, -1.5, -2.0, -3.0]])
 _MASK = T([[1, 1, 1, 1], [1, 1, 0, 0]])  # row 1: two real tokens; its padding holds garbage log-probs
 
 
+@uses(REWARD_MISTAKES)
 def check_kl_penalized_rewards(fn, *, hidden: bool = False) -> None:
     """Grade ``kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coef) -> (B, T)``."""
     cases = [
@@ -194,6 +195,7 @@ _R = T([[0.0, -0.1, 0.05, 1.0], [0.1, 2.0, 5.0, 5.0]])  # row 1 ends after 2 tok
 _V = T([[0.4, 0.3, 0.7, 0.9], [0.2, 0.6, 3.0, -3.0]])
 
 
+@uses(GAE_MISTAKES)
 def check_gae_advantages(fn, *, hidden: bool = False) -> None:
     """Grade ``gae_advantages(rewards, values, mask, gamma, lam) -> (advantages, returns)``."""
     cases = [
@@ -250,6 +252,18 @@ def _pl_objective_not_loss(logprobs, old_logprobs, advantages, mask, cliprange):
     return F.masked_mean(torch.minimum(a, b), mask)
 
 
+def _pl_ratio_detached(logprobs, old_logprobs, advantages, mask, cliprange):
+    ratio = torch.exp(logprobs.detach() - old_logprobs)
+    a, b = -advantages * ratio, -advantages * torch.clamp(ratio, 1 - cliprange, 1 + cliprange)
+    return F.masked_mean(torch.maximum(a, b), mask)
+
+
+def _pl_as_a_number(logprobs, old_logprobs, advantages, mask, cliprange):
+    ratio = torch.exp(logprobs - old_logprobs)
+    a, b = -advantages * ratio, -advantages * torch.clamp(ratio, 1 - cliprange, 1 + cliprange)
+    return torch.tensor(F.masked_mean(torch.maximum(a, b), mask).item())
+
+
 POLICY_MISTAKES = [
     Mistake("min/max swapped in the clipped objective", _pl_min_max_swapped,
             "PPO takes the pessimistic term: min(ρÂ, clip(ρ)Â) of the objective, i.e. max(−ρÂ, −clip(ρ)Â) of the "
@@ -264,9 +278,14 @@ POLICY_MISTAKES = [
             "Without clip(ρ, 1−ε, 1+ε) this is the plain policy-gradient surrogate: PPO's trust region is gone."),
     Mistake("returned the objective instead of the loss (sign)", _pl_objective_not_loss,
             "Optimisers minimise: return the negated clipped objective, masked_mean(max(−Âρ, −Â·clip(ρ)))."),
+    *(Mistake("no gradient reaches logprobs (a ratio from logprobs.detach(), .item() or torch.no_grad())", wrong,
+              "The loss has the right value but no gradient, so the policy would not move: ρ = exp(log π_θ − log π_old) "
+              "must stay connected to `logprobs` (only `old_logprobs` and the advantages are constants).")
+      for wrong in (_pl_ratio_detached, _pl_as_a_number)),
 ]
 
 
+@uses(POLICY_MISTAKES)
 def check_clipped_policy_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``clipped_policy_loss(logprobs, old_logprobs, advantages, mask, cliprange) -> scalar``."""
     old = T([[-1.0, -2.0, -0.5, -3.0], [-1.5, -0.2, -9.0, -9.0]])
@@ -290,7 +309,7 @@ def check_clipped_policy_loss(fn, *, hidden: bool = False) -> None:
             cases.append(Case((o + 0.5 * torch.randn(B, L, generator=g), o, torch.randn(B, L, generator=g), mask,
                                0.2), label=f"random batch {i + 1}"))
     check_function(fn, F.clipped_policy_loss, cases, name="clipped_policy_loss", mistakes=POLICY_MISTAKES,
-                   atol=1e-5, rtol=1e-4)
+                   atol=1e-5, rtol=1e-4, grad_wrt=(0,))
 
 
 # --------------------------------------------------------------------------- 4. the adaptive KL update
@@ -334,6 +353,7 @@ KL_MISTAKES = [
 ]
 
 
+@uses(KL_MISTAKES)
 def check_adaptive_kl_update(fn, *, hidden: bool = False) -> None:
     """Grade ``adaptive_kl_update(kl_coef, current_kl, target, n_steps, horizon) -> float``."""
     cases = [

@@ -8,14 +8,12 @@ output matches one. Graders return ``None`` and write nothing to stderr.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from llmcourse import reward
-from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, passed
+from llmcourse.checks import Case, Mistake, check_function, fail, passed, quiet, uses
 
 # --------------------------------------------------------------------------- exercise 1: NumPy loss
 
@@ -71,6 +69,7 @@ def _a(*xs):
     return np.array(xs, dtype=np.float64)
 
 
+@uses(NUMPY_MISTAKES)
 def check_bradley_terry_numpy(fn, *, hidden: bool = False) -> None:
     """Grade ``bradley_terry_loss_numpy(chosen, rejected, reduction="mean")``."""
     cases = [
@@ -137,59 +136,31 @@ def _t_missing_minus(chosen, rejected, margin=None, reduction="mean"):
     return -_t_reduce(F.softplus(-_t_gap(chosen, rejected, margin)), reduction)
 
 
-def _with_grads(fn):
-    """Run a torch loss on leaf copies of the scores; return (loss, ∂loss/∂chosen, ∂loss/∂rejected)."""
-
-    @functools.wraps(fn)
-    def run(chosen, rejected, margin=None, reduction="mean"):
-        c = chosen.detach().clone().requires_grad_(True)
-        r = rejected.detach().clone().requires_grad_(True)
-        loss = fn(c, r, margin, reduction=reduction) if margin is not None else fn(c, r, reduction=reduction)
-        if not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.dim() != 0:
-            return loss, None, None
-        gc, gr = torch.autograd.grad(loss, (c, r), allow_unused=True)
-        zeros = torch.zeros_like(c)
-        return loss.detach(), (zeros if gc is None else gc), (zeros if gr is None else gr)
-
-    return run
-
-
-def _compare_loss_and_grads(got, expected, atol, rtol):
-    loss, gc, gr = got
-    if not isinstance(loss, torch.Tensor):
-        return f"the loss must be a torch.Tensor (got {type(loss).__name__}) — did you call .item() or use NumPy?"
-    if loss.dim() != 0:
-        return (f"the loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)} — "
-                "reduce the per-pair losses with .mean() or .sum()")
-    if gc is None:
-        return "the loss carries no gradient (did you .detach(), call .item(), or go through NumPy?)"
-    for g, e, what in ((loss, expected[0], "loss"), (gc, expected[1], "∂loss/∂chosen"), (gr, expected[2], "∂loss/∂rejected")):
-        if isinstance(e, torch.Tensor) and g.shape == e.shape:
-            both_nan = torch.isnan(g.detach()) & torch.isnan(e.detach())  # lets a NaN-gradient mistake be named
-            g, e = g.detach().masked_fill(both_nan, 0.0), e.detach().masked_fill(both_nan, 0.0)
-        reason = compare(g, e, atol=atol, rtol=rtol, path=what)
-        if reason:
-            return reason
-    return None
+def _t_detached(chosen, rejected, margin=None, reduction="mean"):
+    # a loss turned into a Python number and back: the right value, no gradient
+    return torch.tensor(_t_reduce(F.softplus(-_t_gap(chosen, rejected, margin)), reduction).item())
 
 
 TORCH_MISTAKES = [
-    Mistake("sign flipped (rejected − chosen)", _with_grads(_t_sign_flipped),
+    Mistake("sign flipped (rejected − chosen)", _t_sign_flipped,
             "Use σ(r_c − r_r − m): the loss must fall as the chosen score rises above the rejected one."),
-    Mistake("log(sigmoid(x)) overflow", _with_grads(_t_naive_overflow),
+    Mistake("log(sigmoid(x)) overflow", _t_naive_overflow,
             "torch.sigmoid(−1e4) is exactly 0 in floating point, so log gives −inf and the gradient NaN "
             "(torch.log1p(torch.exp(−x)) overflows the same way). Use F.softplus(−x) or −F.logsigmoid(x), "
             "which are computed stably."),
-    Mistake("margin added instead of subtracted", _with_grads(_t_margin_added),
+    Mistake("margin added instead of subtracted", _t_margin_added,
             "The margin is a gap the chosen score must clear: σ(r_c − r_r − m), so a larger m means a larger loss."),
-    Mistake("margin ignored", _with_grads(_t_margin_ignored),
+    Mistake("margin ignored", _t_margin_ignored,
             "When `margin` is given (a number or one value per pair), subtract it from r_c − r_r."),
-    Mistake("mean vs sum confusion (asked for reduction='sum', returned the mean)", _with_grads(_t_always_mean),
+    Mistake("mean vs sum confusion (asked for reduction='sum', returned the mean)", _t_always_mean,
             "Honour the `reduction` argument: 'sum' adds the per-pair losses."),
-    Mistake("mean vs sum confusion (asked for reduction='mean', returned the sum)", _with_grads(_t_always_sum),
+    Mistake("mean vs sum confusion (asked for reduction='mean', returned the sum)", _t_always_sum,
             "The default reduction is the mean over pairs."),
-    Mistake("missing minus sign (returned the log-likelihood, not its negative)", _with_grads(_t_missing_minus),
+    Mistake("missing minus sign (returned the log-likelihood, not its negative)", _t_missing_minus,
             "A loss is minimised: −log σ(r_c − r_r − m) ≥ 0."),
+    Mistake("the loss is detached from the graph (no gradient)", _t_detached,
+            "`torch.tensor(loss.item())`, `.detach()` or a loss computed under `torch.no_grad()` has the right "
+            "value but no gradient: the reward model would not learn. Keep every step in torch on the inputs."),
 ]
 
 
@@ -197,14 +168,10 @@ def _t(*xs, dtype=torch.float32):
     return torch.tensor(xs, dtype=dtype)
 
 
+@uses(TORCH_MISTAKES)
 def check_bradley_terry_torch(fn, *, hidden: bool = False) -> None:
     """Grade ``bradley_terry_loss(chosen, rejected, margin=None, reduction="mean")`` on values *and*
-    gradients (a loss that is finite but has a NaN gradient still fails)."""
-    if not callable(fn):
-        fail(f"✗ bradley_terry_loss: expected a function, got {type(fn).__name__} — define it in the cell above and run that cell.")
-    if calls_reference(fn, reward.bradley_terry_loss):
-        fail("✗ bradley_terry_loss: your answer calls the package's reference `llmcourse.reward.bradley_terry_loss`. "
-             "The package is open-book for reading, but this exercise asks you to write it yourself.")
+    gradients (a loss that is finite but has a NaN gradient, or no gradient at all, still fails)."""
     cases = [
         # −log σ(1) ≈ 0.3133, gradient −σ(−1) ≈ −0.2689 for chosen, +0.2689 for rejected
         Case((_t(2.0), _t(1.0)), label="one pair"),
@@ -229,9 +196,8 @@ def check_bradley_terry_torch(fn, *, hidden: bool = False) -> None:
         cases.append(Case((_t(-500.0, 2.0, 300.0, dtype=torch.float64), _t(500.0, 2.5, -300.0, dtype=torch.float64)),
                           {"margin": 0.5, "reduction": "sum"}, label="float64, huge gaps, margin", rtol=1e-9))
         cases.append(Case((_t(-120.0), _t(0.0)), label="gap −120 (σ underflows in float32)", rtol=1e-6))
-    check_function(_with_grads(fn), _with_grads(reward.bradley_terry_loss), cases, name="bradley_terry_loss",
-                   mistakes=TORCH_MISTAKES, compare_fn=_compare_loss_and_grads, allow_reference=True,
-                   atol=1e-5, rtol=1e-5)
+    check_function(fn, reward.bradley_terry_loss, cases, name="bradley_terry_loss", mistakes=TORCH_MISTAKES,
+                   grad_wrt=(0, 1), atol=1e-5, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- exercise 3: rankings → pairs
@@ -318,6 +284,7 @@ RANKING_MISTAKES = [
 ]
 
 
+@uses(RANKING_MISTAKES)
 def check_ranking_to_pairs(fn, *, hidden: bool = False) -> None:
     """Grade ``ranking_to_pairs(responses, ranks=None)`` (pairs compared as a set; order of the list free)."""
     cases = [
@@ -338,7 +305,8 @@ def check_ranking_to_pairs(fn, *, hidden: bool = False) -> None:
     check_function(fn, reward.ranking_to_pairs, cases, name="ranking_to_pairs", mistakes=RANKING_MISTAKES,
                    compare_fn=_compare_pair_sets)
     try:
-        out = fn(["same", "other", "same"], None)
+        with quiet():
+            out = fn(["same", "other", "same"], None)
     except ValueError:
         pass
     except Exception as exc:  # noqa: BLE001 — report the student's error type
@@ -372,6 +340,11 @@ def _read_mean_over_tokens(values, attention_mask):
     return (values * m).sum(-1) / m.sum(-1)
 
 
+def _read_as_numbers(values, attention_mask):
+    last = (torch.arange(attention_mask.shape[-1]) * attention_mask.long()).argmax(-1)
+    return torch.tensor([values[row, i].item() for row, i in enumerate(last.tolist())], dtype=values.dtype)
+
+
 SCORE_MISTAKES = [
     Mistake("score read at the final position (a pad token in right-padded rows)", _read_final_position,
             "values[:, -1] is a padding position whenever a row is shorter than the batch: find each row's last "
@@ -384,6 +357,9 @@ SCORE_MISTAKES = [
             "*first* 1). The score lives at the last real token, which has seen the whole text."),
     Mistake("averaged over tokens instead of reading one position", _read_mean_over_tokens,
             "The reward is the value at the last real token only, not an average over the sequence."),
+    Mistake("scores rebuilt from Python numbers (no gradient)", _read_as_numbers,
+            "`torch.tensor([... .item() ...])` has the right values but is cut from the graph: the reward-model loss "
+            "would not reach the model. Index the tensor instead, e.g. values[torch.arange(B), last]."),
 ]
 
 
@@ -391,6 +367,7 @@ def _mask(rows):
     return torch.tensor(rows, dtype=torch.long)
 
 
+@uses(SCORE_MISTAKES)
 def check_scores_at_last_token(fn, *, hidden: bool = False) -> None:
     """Grade ``scores_at_last_token(values, attention_mask)`` on right-, left- and un-padded batches."""
     v = torch.arange(1.0, 13.0).reshape(3, 4)  # distinct values so every wrong index shows
@@ -413,4 +390,5 @@ def check_scores_at_last_token(fn, *, hidden: bool = False) -> None:
                 else:
                     mask[row, t - n:] = 1
             cases.append(Case((torch.randn(b, t, generator=gen), mask), label=f"random batch {i + 1}"))
-    check_function(fn, reward.scores_at_last_token, cases, name="scores_at_last_token", mistakes=SCORE_MISTAKES)
+    check_function(fn, reward.scores_at_last_token, cases, name="scores_at_last_token", mistakes=SCORE_MISTAKES,
+                   grad_wrt=(0,))

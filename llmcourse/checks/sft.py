@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from llmcourse import sft, templates
-from llmcourse.checks import Case, Mistake, check_function, compare
+from llmcourse.checks import Case, Mistake, check_function, compare, uses
 
 IGNORE = sft.IGNORE_INDEX
 
@@ -55,6 +55,11 @@ def _space_after_header(record):
     return prompt.rstrip("\n") + " ", response
 
 
+def _output_stripped(record):
+    prompt, response = _alpaca_parts(record)
+    return prompt, response.strip()
+
+
 FORMAT_MISTAKES = [
     Mistake("a blank input ('  ') treated as an input", _truthy_input,
             "`if record['input']:` is true for '  '; test `record['input'].strip()` so blank inputs use the no-input preamble."),
@@ -70,15 +75,20 @@ FORMAT_MISTAKES = [
             "The prompt must end with '### Response:\\n' exactly (the model learns to answer after the newline)."),
     Mistake("a space instead of the newline after '### Response:'", _space_after_header,
             "The prompt must end with '### Response:\\n'; a trailing space would even split differently at the seam."),
+    Mistake("the output stripped", _output_stripped,
+            "Return `record['output']` unchanged: its spaces and newlines are part of what the model learns to write."),
 ]
 
 
+@uses(FORMAT_MISTAKES)
 def check_format_alpaca(fn, *, hidden: bool = False) -> None:
     """``format_alpaca(record) -> (prompt, response)``."""
     cases = [
         Case(({"instruction": "Reverse the list.", "input": "3 1 4", "output": "4 1 3"},), label="with input"),
         Case(({"instruction": "Name a prime number.", "input": "", "output": "7"},), label="empty input"),
         Case(({"instruction": "Add the two numbers.", "input": "   ", "output": "9"},), label="blank input ('   ')"),
+        Case(({"instruction": "Write a haiku.", "input": "", "output": " Autumn leaves fall\n  softly.\n"},),
+             label="an output with spaces and newlines (kept unchanged)"),
     ]
     if hidden:
         cases += [
@@ -166,6 +176,7 @@ def _ignore_label0(got, expected, atol, rtol):
     return compare(_label0_free(got), _label0_free(expected), atol=atol, rtol=rtol)
 
 
+@uses(BUILD_MISTAKES)
 def check_build_example(fn, *, hidden: bool = False) -> None:
     """``build_example(prompt_ids, response_ids, bos_token_id, eos_token_id) -> {"input_ids", "labels"}``."""
     cases = [
@@ -253,6 +264,7 @@ def _batch(*rows):
     return [{"input_ids": list(i), "labels": list(l)} for i, l in rows]
 
 
+@uses(COLLATE_MISTAKES)
 def check_pad_collate(fn, *, hidden: bool = False) -> None:
     """``pad_collate(batch, pad_token_id) -> {"input_ids", "attention_mask", "labels"}`` (tensors)."""
     cases = [
@@ -319,6 +331,24 @@ def _unmasked(logits, labels):
     return F.cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1))
 
 
+def _the_right_loss(logits, labels):
+    lg, lb = logits[:, :-1], labels[:, 1:]
+    return F.cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1), ignore_index=IGNORE)
+
+
+def _loss_as_a_number(logits, labels):
+    return torch.tensor(_the_right_loss(logits, labels).item())
+
+
+def _loss_without_grad(logits, labels):
+    with torch.no_grad():
+        return _the_right_loss(logits, labels)
+
+
+def _logits_detached(logits, labels):
+    return _the_right_loss(logits.detach(), labels)
+
+
 LOSS_MISTAKES = [
     Mistake("off-by-one shift (logits and labels not shifted)", _no_shift,
             "Logits at position t predict token t+1: compare logits[:, :-1] with labels[:, 1:]."),
@@ -334,6 +364,10 @@ LOSS_MISTAKES = [
             "That is the seed's per-example sum; this exercise wants the per-token mean over the batch."),
     Mistake("-100 positions not ignored", _unmasked,
             "Ignore positions whose label is -100 (prompt, padding): `ignore_index=-100` or an explicit mask."),
+    *(Mistake("the loss is detached from the graph (no gradient)", wrong,
+              "The value is right but `loss.backward()` has nothing to follow: `torch.tensor(loss.item())`, "
+              "`torch.no_grad()` or `.detach()` cut the loss from the logits, and SFT would not train.")
+      for wrong in (_loss_as_a_number, _loss_without_grad, _logits_detached)),
 ]
 
 
@@ -352,6 +386,7 @@ def _loss_case(seed: int, B: int, T: int, V: int, label: str) -> Case:
     return Case((logits, labels), label=label, atol=1e-5, rtol=1e-4)
 
 
+@uses(LOSS_MISTAKES)
 def check_sft_loss(fn, *, hidden: bool = False) -> None:
     """``sft_loss(logits, labels) -> scalar`` (mean per target token, shifted)."""
     cases = [
@@ -361,4 +396,4 @@ def check_sft_loss(fn, *, hidden: bool = False) -> None:
     if hidden:
         cases += [_loss_case(100 + i, 4, 12, 11, f"random batch {i + 1}") for i in range(3)]
         cases.append(_loss_case(7, 1, 5, 4, "one sequence"))
-    check_function(fn, sft.sft_loss, cases, name="sft_loss", mistakes=LOSS_MISTAKES)
+    check_function(fn, sft.sft_loss, cases, name="sft_loss", mistakes=LOSS_MISTAKES, grad_wrt=(0,))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmcourse import tasks
-from llmcourse.checks import Case, Mistake, check_function
+from llmcourse.checks import Case, Mistake, check_function, uses
 
 
 def _count_not_share(predictions, references):
@@ -22,6 +22,10 @@ def _strip_only(predictions, references):
     return sum(p.strip() == r.strip() for p, r in zip(predictions, references)) / len(references)
 
 
+def _all_whitespace_removed(predictions, references):
+    return sum("".join(p.split()) == "".join(r.split()) for p, r in zip(predictions, references)) / len(references)
+
+
 MISTAKES = [
     Mistake("returned a count, not a share", _count_not_share,
             "Exact match is the *fraction* of predictions that match: divide by the number of references."),
@@ -31,15 +35,20 @@ MISTAKES = [
             "'4 1 3 9' contains '4 1 3' but is wrong: the whole normalised answer must be equal."),
     Mistake("only the ends stripped", _strip_only,
             "`.strip()` leaves double spaces inside ('4  1'): normalise inner whitespace too."),
+    Mistake("all whitespace deleted, not normalised", _all_whitespace_removed,
+            "Deleting every space makes '12 3' equal '1 23': collapse runs of whitespace to one space "
+            "(`' '.join(text.split())`) instead of removing them."),
 ]
 
 
+@uses(MISTAKES)
 def check_exact_match(fn, *, hidden: bool = False) -> None:
     cases = [
         Case((["4 1 3"], ["4 1 3"]), label="one exact answer"),
         Case(([" 4 1 3\n", "7"], ["4 1 3", "8"]), label="leading space and newline"),
         Case((["4 1 3 9", "2", "5"], ["4 1 3", "2", "6"]), label="answer plus extra tokens"),
         Case((["1  2 3", "5 ", "6"], ["1 2 3", "5", "0"]), label="double space inside"),
+        Case((["12 3", "4 5", "7  8"], ["1 23", "45", "7 8"]), label="spaces in other places ('12 3' is not '1 23')"),
     ]
     if hidden:
         import random
