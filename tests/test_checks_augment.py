@@ -71,6 +71,8 @@ def sr(n_rule=lambda a, l: max(1, math.floor(a * l)), skip_stops=True, every=Tru
     def answer(words, alpha, synonyms, rng, stop_words=STOP_WORDS):
         r = rand or rng
         new = list(words) if copy_words else words
+        if alpha == 0:
+            return new
         n = n_rule(alpha, len(words))
         candidates = [w for w in dict.fromkeys(words) if not (skip_stops and w in stop_words)]
         r.shuffle(candidates)
@@ -173,7 +175,7 @@ def test_rs_same_position_twice_is_named():
             new[i], new[j] = new[j], new[i]
         return new
 
-    fails_with(checks.check_random_swap, answer, "same position twice")
+    fails_with(checks.check_random_swap, answer, "same position picked twice")
 
 
 def test_rs_crash_on_short_input_is_named():
@@ -292,3 +294,13 @@ def test_filter_mutating_the_pool_is_caught():
 def test_graders_print_nothing_to_stderr(capsys):
     checks.check_random_deletion(clone(augment.random_deletion), hidden=True)
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- every catalogued mistake, by name
+
+CONTRACT = [(check, m) for check, _ in GRADERS for m in check.mistakes]
+
+
+@pytest.mark.parametrize("check,mistake", CONTRACT, ids=[f"{c.__name__}:{m.name}" for c, m in CONTRACT])
+def test_each_catalogued_mistake_is_caught_by_name(check, mistake):
+    fails_with(check, clone(mistake.fn), mistake.name)
