@@ -239,3 +239,15 @@ def test_model_collapse_variance_shrinks_by_nine_tenths_per_generation():
         x = rng.normal(mu[:, None], np.sqrt(var)[:, None], size=(runs, n))
         mu, var = x.mean(1), x.var(1)  # maximum likelihood (ddof=0)
     assert abs(var.mean() - QUESTIONS["x_collapse_a"].answer) < 0.02
+
+
+NUMERIC = [qid for qid, q in checks.QUESTIONS.items() if isinstance(q, checks.NumberQuestion)]
+
+
+@pytest.mark.parametrize("qid", NUMERIC)
+def test_one_relative_tolerance_for_every_numeric_question_and_two_digits_are_enough(qid, capsys):
+    # the notebook states it: within 1 % (relative) is right; e.g. 0.69 for ln 2 = 0.6931…
+    q = checks.QUESTIONS[qid]
+    assert (q.rel_tol, q.abs_tol) == (0.01, 0.0)
+    checks.check_number(qid, float(f"{q.answer:.2g}"))
+    assert "✓" in capsys.readouterr().out

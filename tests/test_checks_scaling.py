@@ -32,7 +32,7 @@ GRADERS = [
     (checks.check_compute_optimal_allocation, scaling.compute_optimal_allocation, checks.ALLOCATION_MISTAKES),
     (checks.check_tokens_per_parameter, scaling.tokens_per_parameter, checks.TOKENS_MISTAKES),
     (checks.check_huber_log_objective, scaling.huber_log_objective, checks.OBJECTIVE_MISTAKES),
-    (checks.check_loss_plot, plots.plot_loss_vs_params, []),
+    (checks.check_loss_plot, plots.plot_loss_vs_params, checks.PLOT_MISTAKES),
 ]
 IDS = [g[0].__name__ for g in GRADERS]
 MISTAKES = [(g[0], m) for g in GRADERS for m in g[2]]
@@ -136,12 +136,11 @@ def test_plot_mistakes_are_named(kw, words):
     fails_with(checks.check_loss_plot, answer, *words)
 
 
-def test_plot_that_ignores_params_is_caught_in_hidden_tests():
+def test_plot_that_ignores_params_is_caught():
     def answer(n_values, data_sizes, params=scaling.HOFFMANN_2022):
         return _plot(n_values, data_sizes, scaling.HOFFMANN_2022)
 
-    checks.check_loss_plot(answer)  # visible case uses Hoffmann's numbers: passes
-    fails_with(checks.check_loss_plot, answer, "not the `params` passed in", hidden=True)
+    fails_with(checks.check_loss_plot, answer, "not the `params` passed in")
 
 
 def test_plot_made_with_pyplot_passes_and_is_closed(capsys):
@@ -161,9 +160,32 @@ def test_plot_made_with_pyplot_passes_and_is_closed(capsys):
 
     before = len(plt.get_fignums())
     checks.check_loss_plot(answer, hidden=True)
-    assert capsys.readouterr().out.startswith("✓ plot_loss_vs_params: 3/3")
+    assert capsys.readouterr().out.startswith("✓ plot_loss_vs_params: 4/4")
     assert len(plt.get_fignums()) == before
 
 
 def test_plot_returning_nothing_says_return_the_figure():
     fails_with(checks.check_loss_plot, lambda n, d, params=None: None, "expected a matplotlib Figure")
+
+
+def test_figure_level_legend_passes(capsys):
+    # fig.legend() instead of ax.legend() is a correct plot
+    def answer(n_values, data_sizes, params=scaling.HOFFMANN_2022):
+        fig = checks._plot(n_values, data_sizes, params, legend=False)
+        fig.legend()
+        return fig
+
+    checks.check_loss_plot(answer, hidden=True)
+    assert capsys.readouterr().out.startswith("✓")
+
+
+def test_a_plot_that_makes_matplotlib_warn_passes_without_stderr(capsys):
+    import warnings
+
+    def answer(n_values, data_sizes, params=scaling.HOFFMANN_2022):
+        warnings.warn("Attempt to set non-positive xlim on a log-scaled axis will be ignored.", UserWarning)
+        return checks._plot(n_values, data_sizes, params)
+
+    checks.check_loss_plot(answer, hidden=True)
+    out = capsys.readouterr()
+    assert out.out.startswith("✓") and out.err == ""

@@ -81,10 +81,11 @@ class NumberQuestion:
     """The right value."""
     why: str
     """Plain-text explanation printed after a right answer."""
-    rel_tol: float = 1e-3
-    """Relative tolerance (``math.isclose``); the notebook may pass its own."""
+    rel_tol: float = 0.01
+    """Relative tolerance (``math.isclose``), the same for every question — the notebook states it: an
+    answer within 1 % is right, so two significant digits are always enough (0.69 for ln 2)."""
     abs_tol: float = 0.0
-    """Absolute tolerance, for answers near 0."""
+    """Absolute tolerance (0: tolerances are relative)."""
     wrong: tuple[tuple[float, str], ...] = ()
     """Classic wrong values and what each reveals (matched with the same tolerance)."""
     hint: str = ""
@@ -146,7 +147,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "Every unordered pair of distinct responses is one comparison: K(K−1)/2 = 4·3/2 = 6. InstructGPT "
         "ranks K = 4…9 responses per prompt and trains all K(K−1)/2 pairs of a ranking together as one batch "
         "element, so a prompt with many pairs is not over-weighted.",
-        rel_tol=0.0, abs_tol=1e-9,
         wrong=((12, "that counts ordered pairs, but (a ≻ b) and (b ≻ a) are one comparison; count each pair once."),
                (16, "K² also pairs every response with itself and counts both orders."),
                (3, "K − 1 uses only neighbours in the ranking, but a ranking implies a comparison between "
@@ -178,7 +178,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         math.log(2.0),
         "σ(0) = 1/2, so the loss is −log(1/2) = log 2 ≈ 0.693 nats: the loss of a coin flip. A reward model "
         "whose training loss stays at 0.693 has learnt nothing.",
-        rel_tol=2e-3,
         wrong=((0.5, "0.5 is σ(0), the preference probability; the loss is its negative log."),
                (math.log10(2.0), "that's log base 10; the loss uses the natural logarithm."),
                (1.0, "that's log base 2 (one bit); the loss uses the natural logarithm."),
@@ -230,7 +229,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "per-token log-ratios: 0.2 − 0.1 + 0.3 = 0.4. Its average over samples y ∼ π_θ is the sequence KL — "
         "which is why PPO can penalise per token and still optimise the sequence-level objective. One "
         "sample's term can be negative (as one token's is); only the expectation is ≥ 0.",
-        rel_tol=1e-6, abs_tol=1e-9,
         wrong=((0.4 / 3, "that's the mean per token; the sequence log-ratio is the *sum* over tokens."),
                (0.6, "the middle token's log-ratio is negative: sum the terms with their signs."),
                (-0.4, "the sign: log π_θ − log π_ref, summed.")),
@@ -300,7 +298,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "7·10⁹ parameters × 20 tokens/parameter = 1.4·10¹¹ = 140 billion tokens. It minimises *training* "
         "compute for a given loss; LLaMA-7B was deliberately trained on 1T tokens (~7× more) because a "
         "smaller model trained longer is cheaper to serve.",
-        rel_tol=0.02,
         wrong=((7e9 / 20, "you divided by 20; the rule is tokens = 20 × parameters."),),
         hint="tokens = 20 × parameters; mind the powers of ten (7 billion = 7e9).",
     ),
@@ -312,7 +309,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "C ≈ 6·N·D: per parameter and token, the forward pass costs ~2 FLOPs (a multiply and an add) and the "
         "backward ~4. 6 × 7·10¹⁰ × 1.4·10¹² ≈ 5.9·10²³ FLOPs — about the same as Gopher's 6 × 2.8·10¹¹ × "
         "3·10¹¹ ≈ 5.0·10²³, which is what makes the Gopher/Chinchilla comparison a fixed-compute one.",
-        rel_tol=0.03,
         wrong=((70e9 * 1.4e12, "that's N·D; each parameter costs ~6 FLOPs per token (2 forward + 4 backward)."),
                (2 * 70e9 * 1.4e12, "2·N·D is the forward pass only; training adds the backward pass (~2× more)."),),
         hint="training compute C ≈ 6·N·D.",
@@ -358,7 +354,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         math.log1p(math.exp(-0.1)),
         "L = −log σ(β·(0.5 − (−0.5))) = −log σ(0.1) = log(1 + e^−0.1) ≈ 0.644: the Bradley–Terry loss with the "
         "implicit reward β·log(π_θ/π_ref) in place of a reward model's score.",
-        rel_tol=2e-3,
         wrong=((math.log1p(math.exp(-1.0)), "β is missing: the implicit reward is β·log(π_θ/π_ref)."),
                (math.log(2.0), "the two log-ratios don't cancel: chosen minus rejected is 0.5 − (−0.5)."),
                (math.log1p(math.exp(0.1)), "the sign: −log σ(β·(chosen − rejected)), not rejected − chosen.")),
@@ -388,7 +383,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         2.4,
         "ρA = 3.0, clip(1.5, 0.8, 1.2)·A = 2.4; the min is 2.4, a constant in θ: once the ratio passed 1.2 "
         "this token gives no gradient towards raising its probability further.",
-        rel_tol=1e-6, abs_tol=1e-9,
         wrong=((3.0, "that's the unclipped ρA; PPO takes the min with the clipped term."),
                (1.6, "clip(ρ) is 1 + ε = 1.2, not 1 − ε = 0.8, when the ratio is above 1.")),
         hint="clip ρ into [0.8, 1.2] first, then take the smaller of the two products.",
@@ -419,7 +413,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         0.8,
         "With γ = λ = 1, GAE is the Monte-Carlo return minus the value: A_0 = (0 + 0 + 1) − V_0 = 0.8. It is "
         "unbiased but carries the noise of every later reward.",
-        rel_tol=1e-6, abs_tol=1e-9,
         wrong=((1.0, "that's the return alone; the advantage subtracts the baseline V_0."),
                (0.4, "that's the one-step TD error r_0 + V_1 − V_0, which is GAE with λ = 0.")),
         hint="with γ = λ = 1, A_t = (sum of rewards from t on) − V_t.",
@@ -431,7 +424,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "λ = 0 keeps only the one-step TD error δ_0 = r_0 + γV_1 − V_0 = 0 + 0.6 − 0.2 = 0.4: low variance, "
         "but as wrong as the value model is. λ between 0 and 1 trades this bias for the Monte-Carlo return's "
         "variance (0.95 is the common RLHF choice).",
-        rel_tol=1e-6, abs_tol=1e-9,
         wrong=((0.8, "that's the λ = 1 advantage (return minus value); λ = 0 keeps only the first TD error."),
                (0.6, "that's r_0 + V_1; subtract V_0.")),
         hint="λ = 0: A_0 = δ_0 = r_0 + γ·V_1 − V_0.",
@@ -445,7 +437,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "The padded batch is 4 × 100 = 400 positions for 160 real tokens: 240/400 = 60% of the compute goes "
         "to padding. Packing concatenates examples into full rows (or sort-by-length bucketing groups similar "
         "lengths) to recover it.",
-        rel_tol=1e-3,
         wrong=((0.4, "that's the fraction of real tokens; the question asks for padding."),),
         hint="padded positions = rows × longest length; real tokens = the sum of the lengths.",
     ),
@@ -512,7 +503,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "The maximum-likelihood variance is biased: E[σ̂²] = (n−1)/n · σ² = 0.9 σ². Each generation multiplies "
         "the expected variance by 0.9, so after 10 generations it is 0.9¹⁰ ≈ 0.35: the tails go first, the "
         "same mechanism Shumailov et al. (2024) call model collapse.",
-        rel_tol=0.01,
         wrong=((1.0, "the MLE variance (dividing by n) is biased low by (n−1)/n each generation."),
                (0.9, "that's one generation; the shrinkage compounds."),
                (0.0, "it shrinks, but not to zero in 10 generations: (n−1)/n per generation.")),
@@ -543,7 +533,6 @@ _BANK: list[ChoiceQuestion | NumberQuestion] = [
         "1,000 curated prompt–response pairs. Its 'superficial alignment hypothesis': a strong base model "
         "already has the knowledge, and SFT mostly teaches the format and style — for which quality and "
         "diversity matter more than quantity. (Alpaca used 52K generated examples, Dolly 15K human-written.)",
-        rel_tol=0.0, abs_tol=0.5,
         wrong=((52000, "52K is Alpaca's size; LIMA used far fewer."),
                (15000, "15K is Dolly's size; LIMA used far fewer.")),
         hint="it is in the paper's title: 'Less Is More for Alignment'.",

@@ -13,7 +13,7 @@ import types
 
 import numpy as np
 
-from llmcourse.checks import Case, Mistake, calls_reference, check_function, fail, passed
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, fail, passed, quiet, uses
 from llmcourse.scaling import fit as _fit
 from llmcourse.scaling import law as _law
 from llmcourse.scaling import plots as _plots
@@ -75,6 +75,7 @@ LOSS_MISTAKES = [
 ]
 
 
+@uses(LOSS_MISTAKES)
 def check_chinchilla_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``chinchilla_loss(N, D, params=HOFFMANN_2022)``."""
     cases = [
@@ -107,20 +108,41 @@ def _alloc(C, params, *, flops=6.0, swap_exp=False, invert_g=False, swap_out=Fal
     return tuple(x[()] if x.ndim == 0 else x for x in out)
 
 
+def _alloc_without_6(C, params=HOFFMANN_2022):
+    return _alloc(C, params, flops=1.0)
+
+
+def _alloc_forward_only(C, params=HOFFMANN_2022):
+    return _alloc(C, params, flops=2.0)
+
+
+def _alloc_exponents_swapped(C, params=HOFFMANN_2022):
+    return _alloc(C, params, swap_exp=True)
+
+
+def _alloc_outputs_swapped(C, params=HOFFMANN_2022):
+    return _alloc(C, params, swap_out=True)
+
+
+def _alloc_g_inverted(C, params=HOFFMANN_2022):
+    return _alloc(C, params, invert_g=True)
+
+
 ALLOCATION_MISTAKES = [
-    Mistake("forgot the factor 6 (used C instead of C/6)", lambda C, params=HOFFMANN_2022: _alloc(C, params, flops=1.0),
+    Mistake("forgot the factor 6 (used C instead of C/6)", _alloc_without_6,
             "Training costs C ≈ 6ND FLOPs, so N·D = C/6: substitute D = C/(6N) before minimising."),
-    Mistake("2ND instead of 6ND (forward pass only)", lambda C, params=HOFFMANN_2022: _alloc(C, params, flops=2.0),
+    Mistake("2ND instead of 6ND (forward pass only)", _alloc_forward_only,
             "The forward pass costs 2ND FLOPs, the backward 4ND more: training is C ≈ 6ND."),
-    Mistake("exponents swapped: N_opt ∝ C^(α/(α+β))", lambda C, params=HOFFMANN_2022: _alloc(C, params, swap_exp=True),
+    Mistake("exponents swapped: N_opt ∝ C^(α/(α+β))", _alloc_exponents_swapped,
             "N_opt ∝ (C/6)^(β/(α+β)) and D_opt ∝ (C/6)^(α/(α+β)): the *data* exponent β drives how fast N grows."),
-    Mistake("N and D swapped in the result", lambda C, params=HOFFMANN_2022: _alloc(C, params, swap_out=True),
+    Mistake("N and D swapped in the result", _alloc_outputs_swapped,
             "Return (N_opt, D_opt) — parameters first, tokens second."),
-    Mistake("G inverted: (βB/(αA))^(1/(α+β))", lambda C, params=HOFFMANN_2022: _alloc(C, params, invert_g=True),
+    Mistake("G inverted: (βB/(αA))^(1/(α+β))", _alloc_g_inverted,
             "G = (αA/(βB))^(1/(α+β)); N_opt = G·(C/6)^a and D_opt = (C/6)^b / G."),
 ]
 
 
+@uses(ALLOCATION_MISTAKES)
 def check_compute_optimal_allocation(fn, *, hidden: bool = False) -> None:
     """Grade ``compute_optimal_allocation(C, params=HOFFMANN_2022) -> (N_opt, D_opt)``."""
     cases = [
@@ -146,12 +168,24 @@ def _twenty(C, params=HOFFMANN_2022):
     return np.full(np.shape(C), 20.0)[()] if np.ndim(C) else 20.0
 
 
+def _tpp_inverted(C, params=HOFFMANN_2022):
+    return 1.0 / _tpp(C, params)
+
+
+def _tpp_without_6(C, params=HOFFMANN_2022):
+    return _tpp(C, params, flops=1.0)
+
+
+def _tpp_exponents_swapped(C, params=HOFFMANN_2022):
+    return _tpp(C, params, swap_exp=True)
+
+
 TOKENS_MISTAKES = [
-    Mistake("inverted: N_opt / D_opt", lambda C, params=HOFFMANN_2022: 1.0 / _tpp(C, params),
+    Mistake("inverted: N_opt / D_opt", _tpp_inverted,
             "Tokens per parameter is D_opt / N_opt (tokens on top)."),
-    Mistake("forgot the factor 6 (used C instead of C/6)", lambda C, params=HOFFMANN_2022: _tpp(C, params, flops=1.0),
+    Mistake("forgot the factor 6 (used C instead of C/6)", _tpp_without_6,
             "N_opt and D_opt depend on C/6, because C ≈ 6ND."),
-    Mistake("exponents swapped: ratio ∝ C^((β−α)/(α+β))", lambda C, params=HOFFMANN_2022: _tpp(C, params, swap_exp=True),
+    Mistake("exponents swapped: ratio ∝ C^((β−α)/(α+β))", _tpp_exponents_swapped,
             "D_opt/N_opt = G⁻²·(C/6)^((α−β)/(α+β)); with α > β the ratio *grows* with compute."),
     Mistake("the 20-tokens rule hard-coded", _twenty,
             "≈ 20 is what one fit gives near Chinchilla's budget; compute the ratio from the law (it depends "
@@ -159,6 +193,7 @@ TOKENS_MISTAKES = [
 ]
 
 
+@uses(TOKENS_MISTAKES)
 def check_tokens_per_parameter(fn, *, hidden: bool = False) -> None:
     """Grade ``tokens_per_parameter(C, params=HOFFMANN_2022)``."""
     cases = [
@@ -193,22 +228,42 @@ def _objective(theta, N, D, loss, delta=1e-3, *, log_obs=np.log, log_in=np.log, 
     return float(per.sum() if reduce == "sum" else per.mean())
 
 
+def _objective_log10_loss(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, log_obs=np.log10)
+
+
+def _objective_log10_inputs(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, log_in=np.log10)
+
+
+def _objective_squared(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, kind="squared")
+
+
+def _objective_no_half_delta(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, kind="no-half-delta")
+
+
+def _objective_mean(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, reduce="mean")
+
+
+def _objective_linear_space(theta, N, D, loss, delta=1e-3):
+    return _objective(theta, N, D, loss, delta, kind="linear-space")
+
+
 OBJECTIVE_MISTAKES = [
-    Mistake("natural and base-10 logs mixed (log10 of the observed loss)",
-            lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, log_obs=np.log10),
+    Mistake("natural and base-10 logs mixed (log10 of the observed loss)", _objective_log10_loss,
             "The log-sum-exp prediction is a natural log (exp/log pair), so compare it with np.log(loss), not np.log10."),
-    Mistake("base-10 logs of N and D inside the log-sum-exp",
-            lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, log_in=np.log10),
+    Mistake("base-10 logs of N and D inside the log-sum-exp", _objective_log10_inputs,
             "A/N^α = exp(a − α·ln N): the identity needs natural logs, np.log, for N and D too."),
-    Mistake("squared error instead of the Huber loss",
-            lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, kind="squared"),
+    Mistake("squared error instead of the Huber loss", _objective_squared,
             "Huber: ½r² only while |r| ≤ δ, then δ(|r| − δ/2) — linear, so outliers don't dominate."),
-    Mistake("Huber's linear branch without the −δ/2", lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, kind="no-half-delta"),
+    Mistake("Huber's linear branch without the −δ/2", _objective_no_half_delta,
             "Beyond δ the Huber loss is δ(|r| − δ/2), which meets ½r² continuously at |r| = δ."),
-    Mistake("mean instead of sum over runs", lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, reduce="mean"),
+    Mistake("mean instead of sum over runs", _objective_mean,
             "Approach 3 sums the Huber terms over runs."),
-    Mistake("residuals in linear space (L̂ − L) instead of log space",
-            lambda t, N, D, L, delta=1e-3: _objective(t, N, D, L, delta, kind="linear-space"),
+    Mistake("residuals in linear space (L̂ − L) instead of log space", _objective_linear_space,
             "Take the residual between logs: LSE(...) − log L, so every run counts on the same relative scale."),
 ]
 
@@ -234,6 +289,7 @@ def _objective_cases(hidden: bool) -> list[Case]:
     return cases
 
 
+@uses(OBJECTIVE_MISTAKES)
 def check_huber_log_objective(fn, *, hidden: bool = False) -> None:
     """Grade ``huber_log_objective(theta, N, D, loss, delta=1e-3) -> float``."""
     _check(fn, _fit.huber_log_objective, _objective_cases(hidden), "huber_log_objective", OBJECTIVE_MISTAKES,
@@ -261,7 +317,8 @@ def _check_plot_case(fn, n_values, data_sizes, params, label) -> None:
 
     name = "plot_loss_vs_params"
     try:
-        fig = fn(np.array(n_values), np.array(data_sizes), params)
+        with quiet():
+            fig = fn(np.array(n_values), np.array(data_sizes), params)
     except NotImplementedError:
         fail(f"✗ {name}: not implemented yet — replace `raise NotImplementedError()` with your code.")
     except Exception as exc:
@@ -303,15 +360,60 @@ def _check_plot_case(fn, n_values, data_sizes, params, label) -> None:
                     fail(f"✗ {name}, {label}: the lines use Hoffmann et al.'s numbers, not the `params` passed in.")
             fail(f"✗ {name}, {label}: no line shows L(N, D = {d:.3g}) over n_values; each line's y data should be "
                  "E + A/N^α + B/D^β at that D.")
-        legend = ax.get_legend()
-        if legend is None or len(legend.get_texts()) != len(data_sizes):
-            fail(f"✗ {name}, {label}: add a legend with one entry per data size (label=... in ax.plot, then ax.legend()).")
+        legends = [lg for lg in [ax.get_legend(), *fig.legends] if lg is not None]  # ax.legend() or fig.legend()
+        if not any(len(lg.get_texts()) == len(data_sizes) for lg in legends):
+            fail(f"✗ {name}, {label}: no legend with one entry per data size — add one (label=... in ax.plot, then "
+                 "ax.legend() or fig.legend()).")
         if not ax.get_xlabel() or not ax.get_ylabel():
             fail(f"✗ {name}, {label}: label both axes (ax.set_xlabel / ax.set_ylabel).")
     finally:
         _close(fig)
 
 
+def _plot(n_values, data_sizes, params=HOFFMANN_2022, *, loss=None, log=True, legend=True):
+    """The plot, right by default; each keyword reproduces one classic mistake below."""
+    import matplotlib.pyplot as plt
+
+    loss = loss or (lambda n, d, p: p.E + p.A / n**p.alpha + p.B / d**p.beta)
+    n = np.asarray(n_values, dtype=np.float64)
+    fig, ax = plt.subplots()
+    for d in data_sizes:
+        ax.plot(n, loss(n, d, params), label=f"D = {d:.2g}")
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss")
+    if legend:
+        ax.legend()
+    return fig
+
+
+def _plot_linear_axes(n_values, data_sizes, params=HOFFMANN_2022):
+    return _plot(n_values, data_sizes, params, log=False)
+
+
+def _plot_without_legend(n_values, data_sizes, params=HOFFMANN_2022):
+    return _plot(n_values, data_sizes, params, legend=False)
+
+
+def _plot_nd_swapped(n_values, data_sizes, params=HOFFMANN_2022):
+    return _plot(n_values, data_sizes, params, loss=lambda n, d, p: p.E + p.A / d**p.alpha + p.B / n**p.beta)
+
+
+def _plot_default_params(n_values, data_sizes, params=HOFFMANN_2022):
+    return _plot(n_values, data_sizes, HOFFMANN_2022)
+
+
+PLOT_MISTAKES = [
+    Mistake("linear instead of log axes", _plot_linear_axes, ""),
+    Mistake("no legend with one entry per data size", _plot_without_legend, ""),
+    Mistake("N and D swapped in the loss", _plot_nd_swapped, ""),
+    Mistake("the lines use Hoffmann et al.'s numbers", _plot_default_params, ""),
+]
+
+
+@uses(PLOT_MISTAKES)
 def check_loss_plot(fn, *, hidden: bool = False) -> None:
     """Grade ``plot_loss_vs_params(n_values, data_sizes, params=HOFFMANN_2022) -> Figure`` through the
     figure's data: log–log axes, one line per D, each line the law over ``n_values``, a legend."""
@@ -321,7 +423,8 @@ def check_loss_plot(fn, *, hidden: bool = False) -> None:
     if calls_reference(fn, _plots.plot_loss_vs_params):
         fail(f"✗ {name}: your answer calls the package's reference plot; draw it yourself with matplotlib.")
     _refuse_module_reference(fn, _plots.plot_loss_vs_params, name)
-    cases = [(np.geomspace(1e8, 1e11, 25), [3e11, 1.4e12], HOFFMANN_2022, "Gopher- and Chinchilla-scale data")]
+    cases = [(np.geomspace(1e8, 1e11, 25), [3e11, 1.4e12], HOFFMANN_2022, "Gopher- and Chinchilla-scale data"),
+             (np.geomspace(1e8, 1e11, 20), [1e11, 1e12], BESIROGLU_2024, "Besiroglu et al.'s parameters")]
     if hidden:
         cases += [(np.geomspace(1e7, 1e12, 40), [1e10, 1e11, 1e12, 1e13], BESIROGLU_2024, "four data sizes, Besiroglu et al."),
                   (np.geomspace(1e3, 1e6, 10), [1e4, 1e6, 1e8], _TOY, "made-up law, tiny models")]
