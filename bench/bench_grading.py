@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_grading.py [--n 30] [--jobs 2] [--repeats 3] [ASSIGNMENT ...]
 
-Students cycle through correct / blank / wrong (the wrong-answer catalogue) / not JSON / tampered test
+Students cycle through correct / blank / not JSON / tampered test
 cell / an extra failing cell / a deleted test cell (``tests/grading_helpers.py``). Prints:
 
 * wall time per submission (median and max, per assignment), and the whole run;

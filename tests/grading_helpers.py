@@ -281,7 +281,7 @@ def outputs_text(nb_cell) -> str:
 
 # --------------------------------------------------------------------------- a class of the course's notebooks
 
-KINDS = ("correct", "blank", "wrong", "not_json", "tampered_test", "error_cell", "deleted_test")
+KINDS = ("correct", "blank", "not_json", "tampered_test", "error_cell", "deleted_test")
 
 
 def selected_assignments() -> list[str]:
@@ -302,37 +302,24 @@ def class_size() -> int:
     return int(os.environ.get("LLMCOURSE_GRADING_N", "6"))
 
 
-def class_students(assignments: list[str], n: int, catalogue) -> dict[tuple[str, str], tuple]:
-    """(student, assignment) -> (submission, expected score of every autograded test cell, the
-    wrong answers it carries).
+def class_students(assignments: list[str], n: int) -> dict[tuple[str, str], tuple]:
+    """(student, assignment) -> (submission, expected score of every autograded test cell).
 
-    ``n`` students per assignment cycle through ``KINDS``; "wrong" students each take the next batch
-    of the wrong-answer catalogue (``wrong_answers.batches``), with more "wrong" students added until
-    every batch is in the class. Expectations follow nbgrader's rules:
+    ``n`` students per assignment cycle through ``KINDS``. Expectations follow nbgrader's rules:
     restored test cells, a deleted test cell scores 0, an error outside the tests costs nothing.
+    (The wrong-answer catalogue has its own class run: ``catalogue_run``.)
     """
-    from wrong_answers import batches
-
     out = {}
     for a in assignments:
         points = autograded_points(a)
-        wrong = batches([w for w in catalogue if w.assignment == a]) or [[]]
         first_test = next(iter(points))
-        n_wrong = sum(KINDS[i % len(KINDS)] == "wrong" for i in range(n))
-        extra = [i for i in range(n, n + 10 * len(wrong)) if KINDS[i % len(KINDS)] == "wrong"]
-        for i in list(range(n)) + extra[:max(0, len(wrong) - n_wrong)]:  # every batch graded once
+        for i in range(n):
             kind = KINDS[i % len(KINDS)]
-            expected, batch = dict(points), []
+            expected = dict(points)
             if kind == "correct":
                 nb = student_notebook(a)
             elif kind == "blank":
                 nb, expected = course_release(a), {k: 0.0 for k in points}
-            elif kind == "wrong":
-                batch = wrong[(i // len(KINDS)) % len(wrong)]
-                nb = student_notebook(a, {w.grade_id: w.source for w in batch})
-                for w in batch:
-                    for t in (w.test_id, *w.also_loses):
-                        expected[t] = 0.0
             elif kind == "not_json":
                 nb, expected = raw_json(student_notebook(a))[:-50], {k: 0.0 for k in points}
             elif kind == "tampered_test":
@@ -345,7 +332,7 @@ def class_students(assignments: list[str], n: int, catalogue) -> dict[tuple[str,
                 nb = student_notebook(a)
                 nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != first_test]
                 expected[first_test] = 0.0
-            out[(f"{kind}{i:02d}", a)] = (nb, expected, batch)
+            out[(f"{kind}{i:02d}", a)] = (nb, expected)
     return out
 
 
@@ -357,13 +344,12 @@ def class_run(assignments: list[str], n: int, *, jobs: int = 2, cell_timeout: in
     import types
 
     from llmcourse import course
-    from wrong_answers import CATALOGUE
 
     base = Path(tempfile.mkdtemp(prefix="llmcourse-class-"))
     atexit.register(shutil.rmtree, base, True)
     subs = base / "submissions"
-    students = class_students(assignments, n, CATALOGUE)
-    for (student, a), (nb, _, _) in students.items():
+    students = class_students(assignments, n)
+    for (student, a), (nb, _) in students.items():
         submit(subs, student, nb, assignment=a, name=notebook_name(a))
     work = workdir or base / "work"
     t0 = time.perf_counter()
@@ -376,30 +362,39 @@ def class_run(assignments: list[str], n: int, *, jobs: int = 2, cell_timeout: in
 def mismatches(run) -> list[str]:
     """Every autograded cell whose score differs from the expected one."""
     bad = []
-    for key, (_, expected, _) in run.students.items():
+    for key, (_, expected) in run.students.items():
         got = {k: v[0] for k, v in run.scores[key].cells.items() if k in expected}
         if got != expected:
             bad.append(f"{key}: expected {expected}, got {got}; report: {run.scores[key].flagged}")
     return bad
 
 
-def solo_run(entries, *, jobs: int = 2, cell_timeout: int = 600):
-    """Grade each wrong answer alone (student ``solo-<index>``) in an otherwise correct submission."""
+def catalogue_run(batches: list[list], *, prefix: str = "wrong", jobs: int = 2, cell_timeout: int = 600):
+    """Grade wrong-answer submissions in one class run: student ``<prefix>-<index>`` hands in an otherwise
+    correct notebook with every entry of ``batches[index]`` in place of its solution cell. Returns the
+    scores, the work folder and ``who``: entry -> student."""
     import atexit
     import tempfile
+    import time
     import types
 
     from llmcourse import course
 
-    base = Path(tempfile.mkdtemp(prefix="llmcourse-solo-"))
+    base = Path(tempfile.mkdtemp(prefix=f"llmcourse-{prefix}-"))
     atexit.register(shutil.rmtree, base, True)
-    for i, w in enumerate(entries):
-        submit(base / "submissions", f"solo-{i:03d}", student_notebook(w.assignment, {w.grade_id: w.source}),
-               assignment=w.assignment, name=notebook_name(w.assignment))
+    who = {}
+    for i, batch in enumerate(batches):
+        a = batch[0].assignment
+        student = f"{prefix}-{i:03d}"
+        submit(base / "submissions", student, student_notebook(a, {w.grade_id: w.source for w in batch}),
+               assignment=a, name=notebook_name(a))
+        who.update({w: student for w in batch})
+    t0 = time.perf_counter()
     scores = course.grade(base / "submissions", root=ROOT, workdir=base / "work", jobs=jobs,
-                          assignments=sorted({w.assignment for w in entries}),
+                          assignments=sorted({b[0].assignment for b in batches}),
                           limits=course.GradingLimits(cell_timeout=cell_timeout))
-    return types.SimpleNamespace(scores={(s.student, s.assignment): s for s in scores}, work=base / "work")
+    return types.SimpleNamespace(scores={(s.student, s.assignment): s for s in scores}, work=base / "work", who=who,
+                                 seconds=time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- formgrader on a graded workdir

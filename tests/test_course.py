@@ -1,10 +1,8 @@
 """The course loop end to end, with nbgrader's real autograde into a temporary SQLite gradebook.
 
 One autograde run grades a fake class: for every assignment a *solution* student (the source
-notebook), a *blank* student (the untouched release), and students carrying the wrong-answer catalogue
-— several independent wrong answers of one notebook per submission (``wrong_answers.batches``: no two
-share a solution cell or a test cell they may break), so every entry is graded without one full
-notebook run each.
+notebook) and a *blank* student (the untouched release). The wrong-answer catalogue has its own class
+run (``test_grading_catalogue.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ import nbformat
 import pytest
 
 from llmcourse import course
-
-from wrong_answers import CATALOGUE, batches
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = course.list_assignments(ROOT)
@@ -33,24 +29,6 @@ def _solution(a: str) -> Path:
     return next((ROOT / "solutions" / a).glob("*.ipynb"))
 
 
-# entries for a notebook still being written (no source notebook on main yet) wait for it
-ENTRIES = [w for w in CATALOGUE if w.assignment in ASSIGNMENTS]
-BATCHES = batches(ENTRIES)
-STUDENT_OF = {w: f"wrong{i:02d}" for i, batch in enumerate(BATCHES) for w in batch}
-
-
-def _student_with_wrong_answers(batch, dest: Path) -> None:
-    """The solution notebook with each entry's solution cell replaced by its wrong answer."""
-    a = batch[0].assignment
-    nb = nbformat.read(_solution(a), as_version=4)
-    for w in batch:
-        cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == w.grade_id]
-        assert cells, f"{a}: no cell {w.grade_id!r} for wrong answer {w.mistake!r}"
-        cells[0].source = w.source.strip("\n")
-    dest.mkdir(parents=True)
-    nbformat.write(nb, dest / _release(a).name)
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     subs = tmp_path_factory.mktemp("submissions")
@@ -58,8 +36,6 @@ def graded(tmp_path_factory):
         for student, src in (("solution", _solution(a)), ("blank", _release(a))):
             (subs / student / a).mkdir(parents=True)
             shutil.copy(src, subs / student / a / _release(a).name)
-    for i, batch in enumerate(BATCHES):
-        _student_with_wrong_answers(batch, subs / f"wrong{i:02d}" / batch[0].assignment)
     work = tmp_path_factory.mktemp("grading")
     t0 = time.perf_counter()
     scores = course.grade(subs, root=ROOT, workdir=work, timeout=600)
@@ -109,18 +85,3 @@ def test_blank_release_scores_zero_on_every_autograded_cell(graded, a):
     s = scores[("blank", a)]
     earned = {k: v for k, v in s.cells.items() if v[0] != 0}
     assert not earned, f"{a}: an untouched release earns {earned}"
-
-
-@pytest.mark.parametrize("i", range(len(ENTRIES)), ids=[f"{w.assignment}:{w.mistake}" for w in ENTRIES])
-def test_wrong_answer_loses_exactly_its_exercise_and_feedback_names_it(graded, i):
-    scores, work = graded
-    w = ENTRIES[i]
-    student = STUDENT_OF[w]
-    s = scores[(student, w.assignment)]
-    ref = scores[("solution", w.assignment)]
-    assert s.cells[w.test_id][0] == 0, f"{w.mistake}: still scored {s.cells[w.test_id]}"
-    # a wrong answer may break later cells that use it; it must not *gain* anywhere
-    assert all(s.cells[k][0] <= ref.cells[k][0] for k in s.cells)
-    cell = _test_cells(_autograded_nb(work, student, w.assignment))[w.test_id]
-    text = "".join(o.get("evalue", "") + o.get("text", "") for o in cell.outputs)
-    assert w.mistake in text, f"feedback does not name {w.mistake!r}: {text[:300]}"

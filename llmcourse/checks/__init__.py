@@ -37,7 +37,6 @@ import inspect
 import io
 import math
 import sys
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence

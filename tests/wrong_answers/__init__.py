@@ -1,11 +1,15 @@
-"""The wrong-answer catalogue: plausible wrong solutions, submitted through real nbgrader autograde.
+"""The wrong-answer catalogue, derived from the graders: every classic mistake is written once, as a
+function next to its grader in ``llmcourse/checks/<stage>.py`` (``@uses(...)`` lists them), and every
+concept check's wrong options and classic wrong values once, in ``llmcourse.checks.interview``.
 
-One module per assignment, named ``a<assignment id>.py`` (``a00_welcome.py`` for ``00_welcome``), each
-with a list ``WRONG_ANSWERS``; this package collects them into ``CATALOGUE``, so every stage author
-edits only their own module. An entry replaces one solution cell (by ``grade_id``) of an otherwise
-correct submission; the grading tests check that the submission loses exactly the points of
-``test_id`` (plus ``also_loses``, test cells that legitimately fail with it because they use the same
-function), and that the feedback of ``test_id`` names the mistake.
+This module turns each into the answer cell a student would hand in and places it in the notebook:
+the solution notebooks' test cells say which grader checks which function
+(``checks.check_sft_loss(sft_loss)``), the solution cell that defines that function is the cell to
+replace (its ``def`` swapped for the mistake's source, :func:`llmcourse.checks.student_source`), and
+test cells whose functions call it may also lose points (``also_loses``). A mistake is proved in the
+first notebook that grades it (notebook 06 re-uses the stage graders; its catalogue is the concept
+checks). ``tests/test_grading_catalogue.py`` grades the whole catalogue through real nbgrader autograde
+in one class run.
 
 ``batches`` groups entries so that several wrong answers of one notebook share a submission only when
 that cannot mask anything (see its docstring).
@@ -13,9 +17,17 @@ that cannot mask anything (see its docstring).
 
 from __future__ import annotations
 
+import ast
 import importlib
-import pkgutil
+import re
 from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from llmcourse.checks import student_source
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -25,19 +37,96 @@ class WrongAnswer:
     test_id: str  # the test cell that must score 0
     mistake: str  # words the feedback must contain
     source: str
-    also_loses: tuple[str, ...] = ()  # other test cells that fail with this answer (they call it)
+    also_loses: tuple[str, ...] = ()  # other test cells that may fail with it (their functions call it)
+    origin: str = ""  # where the mistake is written: "llmcourse.checks.sft._no_shift", "interview t2a = 12"
+
+    @property
+    def key(self) -> str:
+        what = self.origin.rsplit(".", 1)[-1] if self.origin.startswith("llmcourse") else self.origin.split(" ", 1)[-1]
+        return f"{self.assignment}:{self.grade_id}:{what}"
+
+
+_IMPORT = re.compile(r"from llmcourse\.checks import (\w+) as (\w+)")
+_CALL = re.compile(r"(\w+)\.(check_\w+)\(\s*(\w+)")
+_CONCEPT = re.compile(r"\w+\.check_(?:choice|number)\(\s*\"(\w+)\"")
+
+
+def _cells(assignment: str) -> list:
+    path = next((ROOT / "solutions" / assignment).glob("*.ipynb"))
+    return nbformat.read(path, as_version=4).cells
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _replace_def(cell_source: str, name: str, new: str) -> str:
+    """The solution cell with its ``def name`` replaced by ``new`` (other statements of the cell kept)."""
+    lines = cell_source.splitlines()
+    node = next(n for n in ast.parse(cell_source).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    end = node.end_lineno
+    while end < len(lines) and lines[end].startswith((" ", "\t")) and lines[end].strip().startswith("#"):
+        end += 1  # the `### END SOLUTION` marker inside the def
+    return "\n".join(lines[:start] + new.rstrip("\n").splitlines() + lines[end:]) + "\n"
+
+
+def _concept_entries(assignment: str, qid: str, grade_id: str, test_id: str) -> list[WrongAnswer]:
+    from llmcourse.checks.interview import ChoiceQuestion, QUESTIONS
+
+    q = QUESTIONS[qid]
+    if isinstance(q, ChoiceQuestion):
+        return [WrongAnswer(assignment, grade_id, test_id, note[:60], f'answer_{qid} = "{letter}"\n',
+                            origin=f"interview {qid} = {letter}")
+                for letter, note in q.wrong.items()]
+    return [WrongAnswer(assignment, grade_id, test_id, note[:60], f"answer_{qid} = {value!r}\n",
+                        origin=f"interview {qid} = {value!r}")
+            for value, note in q.wrong]
+
+
+def derive(assignment: str, seen: set | None = None) -> list[WrongAnswer]:
+    """The catalogue entries of one notebook; ``seen`` holds (grader, mistake) pairs already proved by an
+    earlier notebook, and gains this notebook's."""
+    seen = set() if seen is None else seen
+    cells = _cells(assignment)
+    aliases = {alias: f"llmcourse.checks.{mod}" for c in cells for mod, alias in _IMPORT.findall(c.source)}
+    solutions = {_meta(c)["grade_id"]: c.source for c in cells if _meta(c).get("solution") and c.cell_type == "code"}
+    graded: dict[str, str] = {}  # function name -> its test cell
+    for c in cells:
+        if _meta(c).get("grade") and not _meta(c).get("solution"):
+            for _, _, fn_name in _CALL.findall(c.source):
+                graded.setdefault(fn_name, _meta(c)["grade_id"])
+    out: list[WrongAnswer] = []
+    for c in cells:
+        meta = _meta(c)
+        if not (meta.get("grade") and not meta.get("solution")):
+            continue
+        test_id = meta["grade_id"]
+        for qid in dict.fromkeys(_CONCEPT.findall(c.source)):
+            out += _concept_entries(assignment, qid, qid, test_id)
+        for alias, check_name, fn_name in dict.fromkeys(_CALL.findall(c.source)):
+            if check_name in ("check_choice", "check_number") or alias not in aliases:
+                continue
+            grader = getattr(importlib.import_module(aliases[alias]), check_name)
+            grade_id = next(g for g, src in solutions.items() if re.search(rf"^def {fn_name}\(", src, re.M))
+            callers = tuple(sorted(t for f, t in graded.items() if f != fn_name and t != test_id
+                                   and re.search(rf"\b{fn_name}\b", next(s for s in solutions.values()
+                                                                          if re.search(rf"^def {f}\(", s, re.M)))))
+            for m in getattr(grader, "mistakes", []):
+                if (grader, m.fn) in seen:
+                    continue
+                seen.add((grader, m.fn))
+                cell = _replace_def(solutions[grade_id], fn_name, m.source or student_source(m.fn, fn_name))
+                out.append(WrongAnswer(assignment, grade_id, test_id, m.name, cell, callers,
+                                       origin=f"{m.fn.__module__}.{m.fn.__name__}"))
+    return out
 
 
 def _collect() -> list[WrongAnswer]:
-    found: list[WrongAnswer] = []
-    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        entries = getattr(importlib.import_module(f"{__name__}.{mod}"), "WRONG_ANSWERS", [])
-        bad = [w for w in entries if f"a{w.assignment}" != mod]
-        if bad:
-            raise ValueError(f"tests/wrong_answers/{mod}.py: entries for {sorted({w.assignment for w in bad})}; "
-                             f"put them in a<assignment>.py")
-        found += entries
-    return found
+    from llmcourse import course
+
+    seen: set = set()
+    return [w for a in course.list_assignments(ROOT) for w in derive(a, seen)]
 
 
 CATALOGUE: list[WrongAnswer] = _collect()
