@@ -25,6 +25,9 @@ SUSPICIOUS = [
     (r"\bchecks\s*\.\s*\w+\s*=(?!=)|setattr\(\s*checks\b", "replaces a grader function"),
     (r"\bsubprocess\b|\bos\.system\b|\bos\.popen\b|\bctypes\b|\bsocket\b", "starts processes, native code or network"),
     (r"gradebook|\bnbgrader\b|solutions/|\.ipynb\b", "looks for the gradebook, the solutions or notebook files"),
+    (r"\bQUESTIONS\b|\bcheck_\w+|\breveal\b|\bllmcourse\.checks\b|\bimport\s+checks\b|\bchecks\s*[.\[]|\bvars\(\s*checks\b",
+     "touches the graders or the concept checks (QUESTIONS, check_*, reveal, llmcourse.checks): an answer "
+     "read from the grader, or brute-forced through it, is not the student's own"),
 ]
 
 
