@@ -39,8 +39,9 @@ ENTRIES = [w for w in CATALOGUE if w.assignment in _selected()]
 def _grader_call(w: WrongAnswer) -> str:
     """The entry's test cell, after the notebook's `from llmcourse.checks import … as …` lines."""
     cells = H.course_solution(w.assignment).cells
-    imports = [m.group(0) for c in cells for m in re.finditer(r"from llmcourse\.checks import \w+ as \w+", c.source)]
-    cell = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == w.test_id)
+    i = next(i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("grade_id") == w.test_id)
+    imports = [m.group(0) for c in cells[:i] for m in re.finditer(r"from llmcourse\.checks import \w+ as \w+", c.source)]
+    cell = cells[i]
     return "\n".join(imports + [line for line in cell.source.splitlines() if "HIDDEN TESTS" not in line])
 
 
@@ -60,13 +61,14 @@ def test_every_grader_a_notebook_uses_declares_its_mistakes():
     from llmcourse import course
 
     for a in course.list_assignments(H.ROOT):
-        text = "\n".join(c.source for c in H.course_solution(a).cells)
-        aliases = dict((alias, mod) for mod, alias in re.findall(r"from llmcourse\.checks import (\w+) as (\w+)", text))
-        for alias, check in set(re.findall(r"(\w+)\.(check_\w+)\(", text)):
-            if check in ("check_choice", "check_number") or alias not in aliases:
-                continue
-            grader = getattr(importlib.import_module(f"llmcourse.checks.{aliases[alias]}"), check)
-            assert getattr(grader, "mistakes", None), f"{a}: {aliases[alias]}.{check} declares no mistakes (@uses)"
+        aliases: dict[str, str] = {}
+        for c in H.course_solution(a).cells:
+            aliases.update((alias, mod) for mod, alias in re.findall(r"from llmcourse\.checks import (\w+) as (\w+)", c.source))
+            for alias, check in set(re.findall(r"(\w+)\.(check_\w+)\(", c.source)):
+                if check in ("check_choice", "check_number") or alias not in aliases:
+                    continue
+                grader = getattr(importlib.import_module(f"llmcourse.checks.{aliases[alias]}"), check)
+                assert getattr(grader, "mistakes", None), f"{a}: {aliases[alias]}.{check} declares no mistakes (@uses)"
 
 
 def test_batches_never_share_a_cell_between_entries():

@@ -444,8 +444,8 @@ test_records = [tasks.to_record(p) for p in test_problems]
 model = models.load_model()
 before = sft.evaluate_exact_match(model, tokenizer, test_records, template="alpaca", max_new_tokens=8)
 print(f"base model exact match: {before['exact_match']:.0%}")
-for prompt, pred, ref in list(zip(before["prompts"], before["predictions"], before["references"]))[:3]:
-    print(f"  {prompt.splitlines()[-4]!r} {prompt.splitlines()[-2]!r} → {pred!r} (expected {ref!r})")
+for record, pred, ref in list(zip(test_records, before["predictions"], before["references"]))[:3]:
+    print(f"  {record['instruction']!r} {record['input']!r} → {pred!r} (expected {ref!r})")
 
 # %% [markdown]
 # Now SFT with **your** pieces: your `format_alpaca` renders the records, your `build_example` builds ids and

@@ -15,7 +15,10 @@
 # the answer cell with your answer (`answer_t1a = "C"` or `answer_t2a = 6`), run it, then run the test cell.
 # A right answer prints `✓` and **why** it is right; a wrong one says why *that* answer is wrong and gives a
 # hint, without the answer — think again and re-run. Stuck for good? `checks.reveal("t2a")` prints the answer
-# and its explanation (self-study; it doesn't change your score).
+# and its explanation (self-study; it doesn't change your score, but `course grade` reports an answer cell that
+# calls `reveal`, the `check_*` functions or the question bank to the instructor). Numeric answers are right
+# within **1 % (relative)**, the same for every question: two significant digits are always enough (`0.69` for
+# $\ln 2$).
 #
 # **Written answers.** Write your answer in the Markdown cell under each written question, as you would say
 # it in an interview: the key ideas, a formula where it helps. An instructor grades it with the rubric;
