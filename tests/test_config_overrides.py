@@ -124,3 +124,18 @@ def test_defaults_pass_and_override_rechecks_the_whole_config():
         check_numbers(cls())
     with pytest.raises(ConfigError, match="batch_size=6 is not divisible by num_mini_batches=4"):
         override(PPOConfig(batch_size=8, num_mini_batches=4), {"batch_size": 6}, where="x")
+
+
+@pytest.mark.parametrize("ext,text", [("toml", "[ppo]\nkl_coef = 0.1\n"), ("json", '{"ppo": {"kl_coef": 0.1}}'),
+                                      ("yaml", "ppo:\n  kl_coef: 0.1\n")])
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path, ext, text):
+    path = tmp_path / f"c.{ext}"
+    path.write_text("\ufeff" + text, encoding="utf-8")
+    assert demo_settings({}, str(path))[1]["ppo"].kl_coef == 0.1
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"[ppo]\nkl_coef = 0.1 # \xe9\n")
+    with pytest.raises(ConfigError, match=r"c.toml: not UTF-8 text \(byte 22\)"):
+        demo_settings({}, str(path))
