@@ -4,6 +4,7 @@ r"""Every recipe the package trains by itself, in one place: plain settings, no 
 * :data:`TASK_REWARD_RECIPE` — the task-world reward model (:func:`llmcourse.reward.train_task_reward_model`);
 * :data:`LAB_SFT_RECIPE`, :data:`LAB_RM_RECIPE`, :data:`LAB_PPO`, :data:`LAB_HACKING` — the PPO lab of
   notebook 03 (:mod:`llmcourse.ppo.lab`);
+* :data:`LAB_GRPO` — the GRPO lab of notebook 08 (:mod:`llmcourse.grpo.lab`);
 * :data:`DEMO_SFT`, :data:`DEMO_REWARD`, :data:`DEMO_PPO` and their ``DEMO_QUICK_*`` twins — the
   stages of ``llmcourse demo`` (:func:`llmcourse.demo.stage_configs`).
 
@@ -100,6 +101,19 @@ lifts the sampled biased score by ≥ 0.98, sampled exact match falls from 0.24�
 reaches 2.1–3.4 nats; β = 10 keeps sampled exact match at 0.18–0.21 and the KL at 0.27–0.59 nats. Greedy
 exact match falls in both runs: the SFT model's "stop" and "add filler" are near ties, and any shift
 flips them."""
+
+# --------------------------------------------------------------------------- the GRPO lab (notebook 08)
+
+LAB_GRPO = dict(
+    learning_rate=1e-4, max_steps=300, num_generations=8, generation_batch_size=64, per_device_train_batch_size=64,
+    loss_type="dapo", epsilon=0.2, epsilon_high=0.28, beta=0.0, max_completion_length=10, temperature=1.0,
+    eval_steps=0, seed=0, max_seconds=110.0,
+)
+"""``GRPOConfig`` settings of the GRPO lab's main run (:mod:`llmcourse.grpo.lab`): GRPO from the PPO lab's
+SFT model (:data:`LAB_SFT_RECIPE`) with the exact-match reward, 8 prompts × 8 completions per step, as many
+steps as fit in 110 s of training. Measured figures: ``bench/bench_grpo.py`` and bench/README.md. Tried on
+seed 0 (busy machine): lr 1e-3 collapses (0.62 → 0.42), lr 3e-4 with 16 × 16 completions stays at 0.62,
+lr 1e-4 with 8 × 8 reaches 0.76, the same with loss_type grpo and two passes per batch 0.72."""
 
 # --------------------------------------------------------------------------- the demo
 

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 
+from llmcourse import recipes
 from llmcourse.grpo.trainer import GRPOConfig
 from llmcourse.ppo import lab as ppo_lab
 
-__all__ = ["MAIN_CONFIG", "grpo_rows", "load_sft_model", "sft_model_path"]
+__all__ = ["MAIN_CONFIG", "grpo_rows", "load_sft_model", "sft_model_path", "with_"]
 
 load_sft_model = ppo_lab.load_sft_model
 sft_model_path = ppo_lab.sft_model_path
 
-MAIN_CONFIG = GRPOConfig(
-    learning_rate=2e-4, max_steps=60, num_generations=8, generation_batch_size=128, per_device_train_batch_size=128,
-    loss_type="dapo", epsilon=0.2, epsilon_high=0.28, beta=0.0, max_completion_length=10, temperature=1.0,
-    eval_steps=0, seed=0, progress=False, max_seconds=110.0,
-)
-"""GRPO from the SFT model with the exact-match reward (filled in from bench/bench_grpo.py's runs)."""
+MAIN_CONFIG = GRPOConfig(**recipes.LAB_GRPO, progress=False)
+"""GRPO from the SFT model with the exact-match reward (:data:`llmcourse.recipes.LAB_GRPO`, where the
+measured outcomes are noted)."""
 
 
 def grpo_rows(n_train: int = 2000, n_eval: int = 200) -> tuple[list[dict], list[dict]]:
