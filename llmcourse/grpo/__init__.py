@@ -26,3 +26,14 @@ __all__ = [
     "zero_variance_groups", "REWARDS", "exact_match_reward", "format_reward", "get_reward", "register_reward",
     "GRPOConfig", "evaluate", "generate_batch", "grpo_update", "train_grpo",
 ]
+
+
+def _notebook_models(progress: bool = True) -> list:
+    from llmcourse.grpo import lab  # the lab imports the PPO lab (and through it SFT): only when a notebook is prepared
+
+    return [lab.sft_model_path(progress=progress)]
+
+
+NOTEBOOK_MODELS = {"08_grpo": _notebook_models}
+"""What notebook 08 loads from the model cache beyond the base model (the PPO lab's SFT policy), as
+``{assignment: build}``; the course tooling builds it before grading (:mod:`llmcourse.course.prepare`)."""

@@ -14,6 +14,7 @@
 # | 05 scaling laws | how much data | the Chinchilla law, compute-optimal allocation, fitting |
 # | 06 interview prep | all of it | the classic questions, graded |
 # | 07 DPO | preference optimisation without a reward model | sequence log-probs, the DPO loss, implicit rewards, the reference, IPO |
+# | 08 GRPO | RL with a verifier | group advantages, the clipped token loss, loss normalisations |
 #
 # Every exercise is checked against the `llmcourse` package's own implementation, and then **your code is
 # used for real**: your loss trains a model, your scorer measures it.
