@@ -106,3 +106,21 @@ def test_the_ppo_stage_declares_its_lab_models(monkeypatch):
     monkeypatch.setattr(models, "base_model_path", lambda progress=True: Path("base"))
     course.prepare_models(["03_ppo_rlhf"])
     assert built == [("sft_model_path", ()), ("reward_model_path", (None,)), ("reward_model_path", ("length",))]
+
+
+def test_the_demo_and_the_course_tooling_import_no_stage_lab():
+    """A stage's lab exists for its notebook: the demo takes its settings from llmcourse.recipes, and the
+    course tooling reaches a lab only through the stage's NOTEBOOK_MODELS, when it builds them."""
+    import ast
+
+    package = ROOT / "llmcourse"
+    for path in [package / "demo.py", package / "cli.py", *sorted((package / "course").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            labs = [n for n in names if n.endswith(".lab")]
+            assert not labs, f"{path.relative_to(ROOT)}:{node.lineno} imports {labs[0]}"
