@@ -47,6 +47,8 @@ def _grader_call(w: WrongAnswer) -> str:
 
 @pytest.mark.parametrize("w", CATALOGUE, ids=[w.key for w in CATALOGUE])
 def test_each_catalogue_cell_is_caught_by_name_in_process(w):
+    if not w.origin:
+        pytest.skip("a hand-written entry (tests/wrong_answers/a*.py) runs in its notebook only: autograde proves it")
     namespace: dict = {}
     exec(compile(w.source, f"<{w.key}>", "exec"), namespace)  # noqa: S102 — our own catalogue
     with pytest.raises(CheckFailure) as info:

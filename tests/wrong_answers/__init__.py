@@ -42,7 +42,8 @@ class WrongAnswer:
 
     @property
     def key(self) -> str:
-        what = self.origin.rsplit(".", 1)[-1] if self.origin.startswith("llmcourse") else self.origin.split(" ", 1)[-1]
+        what = (self.origin.rsplit(".", 1)[-1] if self.origin.startswith("llmcourse") else
+                self.origin.split(" ", 1)[-1] if self.origin else self.mistake)
         return f"{self.assignment}:{self.grade_id}:{what}"
 
 
@@ -131,9 +132,11 @@ def _collect() -> list[WrongAnswer]:
     from llmcourse import course
 
     seen: set = set()
-    found = [w for a in course.list_assignments(ROOT) for w in derive(a, seen)]
+    assignments = course.list_assignments(ROOT)
+    found = [w for a in assignments for w in derive(a, seen)]
     for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        found += getattr(importlib.import_module(f"{__name__}.{mod}"), "WRONG_ANSWERS", [])
+        entries = getattr(importlib.import_module(f"{__name__}.{mod}"), "WRONG_ANSWERS", [])
+        found += [w for w in entries if w.assignment in assignments]  # a notebook still being written waits
     return found
 
 
