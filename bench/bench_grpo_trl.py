@@ -44,10 +44,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="training steps per throughput round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-agreement", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    import copy
     import warnings
 
     import torch
@@ -61,8 +61,7 @@ def main(argv=None) -> int:
         print("TRL is not installed: .venv/bin/pip install -e '.[bench]'")
         return 2
     from llmcourse import models
-    from llmcourse.grpo import GRPOConfig, exact_match_reward, generate_batch, grpo_loss, lab, train_grpo
-    from llmcourse.rl import rollout as R
+    from llmcourse.grpo import exact_match_reward, lab
 
     warnings.filterwarnings("ignore")
     tok = models.load_tokenizer()
@@ -72,13 +71,28 @@ def main(argv=None) -> int:
 
     def trl_trainer(model, cfg_kw: dict, rows):
         out = tempfile.mkdtemp(prefix="grpo-trl-")
-        cfg = TRLConfig(output_dir=out, report_to="none", use_cpu=True, bf16=False, save_strategy="no",
-                        logging_steps=1000, disable_tqdm=True, seed=0, **cfg_kw)
+        cfg = TRLConfig(**{"output_dir": out, "report_to": "none", "use_cpu": True, "bf16": False,
+                           "save_strategy": "no", "logging_steps": 1000, "disable_tqdm": True, "seed": 0, **cfg_kw})
         ds = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows])
         return GRPOTrainer(model=model, reward_funcs=[exact_match_reward], args=cfg, train_dataset=ds,
                            processing_class=tok)
 
     # ----------------------------------------------------------------------- part 1: loss agreement
+    if not args.skip_agreement:
+        agreement(tok, train_rows, trl_trainer)
+    if not args.skip_throughput:
+        throughput(tok, train_rows, trl_trainer, args)
+    return 0
+
+
+def agreement(tok, train_rows, trl_trainer) -> None:
+    import copy
+
+    import torch
+
+    from llmcourse.grpo import GRPOConfig, generate_batch, grpo_loss, lab
+    from llmcourse.rl import rollout as R
+
     lengths = [len(ids) for ids in R.encode_prompts(tok, [r["prompt"] for r in train_rows])]
     common = max(set(lengths), key=lengths.count)
     rows = [r for r, n in zip(train_rows, lengths) if n == common][:8]
@@ -147,8 +161,13 @@ def main(argv=None) -> int:
     print(f"left-padded batch (prompts of {sorted(set(b2.query_mask.sum(1).tolist()))} tokens): largest |Δ log π| "
           f"TRL vs ours on completion tokens = {((trl_lp - our_lp).abs() * b2.completion_mask).max():.2e}")
 
-    if args.skip_throughput:
-        return 0
+
+
+def throughput(tok, train_rows, trl_trainer, args) -> None:
+    from transformers import TrainerCallback
+
+    from llmcourse.grpo import GRPOConfig, lab, train_grpo
+
     # ----------------------------------------------------------------------- part 2: throughput
     print(f"\npart 2: throughput, {args.steps} steps per round, {args.rounds} rounds (busy shared machine: "
           "absolute seconds move with the load, the ratio is the figure)")
@@ -166,10 +185,8 @@ def main(argv=None) -> int:
                 trainer = trl_trainer(lab.load_sft_model(), dict(
                     learning_rate=1e-4, max_steps=args.steps, per_device_train_batch_size=64, num_generations=8,
                     max_completion_length=10, loss_type="dapo", beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
-                    lr_scheduler_type="constant", warmup_steps=0, logging_steps=1, seed=rnd), train_rows)
+                    lr_scheduler_type="constant", warmup_steps=0, seed=rnd), train_rows)
                 times = []
-
-                from transformers import TrainerCallback
 
                 class Clock(TrainerCallback):
                     def on_step_end(self, *a, **k):
@@ -182,7 +199,6 @@ def main(argv=None) -> int:
     o, t = statistics.median(ours_s), statistics.median(trl_s)
     print(f"seconds per step (median): ours {o:.3f}, TRL {t:.3f} → ours is {t / o:.2f}× TRL's throughput "
           f"(goal ≥ 1.1×: {'met' if t / o >= 1.1 else 'missed'}; busy machine)")
-    return 0
 
 
 if __name__ == "__main__":
