@@ -304,3 +304,44 @@ CONTRACT = [(check, m) for check, _ in GRADERS for m in check.mistakes]
 @pytest.mark.parametrize("check,mistake", CONTRACT, ids=[f"{c.__name__}:{m.name}" for c, m in CONTRACT])
 def test_each_catalogued_mistake_is_caught_by_name(check, mistake):
     fails_with(check, clone(mistake.fn), mistake.name)
+
+
+# --------------------------------------------------------------------------- fresh processes
+
+
+_RUN = """
+import random, sys
+from llmcourse.checks import augment as A
+fn = getattr(A, sys.argv[1])
+print(fn(list(A.SENTENCES[2]), 0.5, A.synonyms, random.Random(11)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["_sr_set_of_candidates", "_ri_set_of_sources"])
+def test_set_ordering_differs_across_fresh_processes_and_the_salted_check_sees_it(name):
+    # what the salted-hash check simulates, for real: PYTHONHASHSEED changes a set-based answer's output
+    import os
+    import subprocess
+    import sys
+
+    outs = set()
+    for seed in range(1, 7):
+        env = dict(os.environ, PYTHONHASHSEED=str(seed))
+        outs.add(subprocess.run([sys.executable, "-c", _RUN, name], env=env, capture_output=True, text=True,
+                                check=True).stdout)
+    assert len(outs) > 1
+    check = checks.check_synonym_replacement if name.startswith("_sr") else checks.check_random_insertion
+    fails_with(check, getattr(checks, name), "not reproducible across processes (set ordering)")
+
+
+@pytest.mark.slow
+def test_the_reference_is_the_same_in_every_fresh_process():
+    import os
+    import subprocess
+    import sys
+
+    code = _RUN.replace("fn = getattr(A, sys.argv[1])", "from llmcourse import augment as R; fn = R.synonym_replacement")
+    outs = {subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONHASHSEED=str(s)),
+                           capture_output=True, text=True, check=True).stdout for s in range(1, 5)}
+    assert len(outs) == 1
