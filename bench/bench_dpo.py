@@ -21,7 +21,10 @@ interleaved (ours, TRL, floor, floor, TRL, ours, …) after a warm-up; medians a
 per-repeat ratios. TRL runs with ``bf16=False``, ``gradient_checkpointing=False``, ``report_to="none"``,
 the tokenizer as ``processing_class`` (its bf16/checkpointing defaults are much slower on a CPU).
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/bench_dpo.py [--quality] [--seeds 0 1 2] [--trl] [--steps 20] [--repeats 5]
+``--variant sft_only`` trains the same chosen answers with the SFT term alone (no preference loss), the
+control that says what the preference term adds; ``--variant dpo_only`` drops the SFT term.
+
+Run:  OMP_NUM_THREADS=1 .venv/bin/python bench/bench_dpo.py [--quality] [--variant rpo] [--seeds 0 1 2] [--trl] [--steps 20] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import io
 import statistics
 import tempfile
@@ -55,6 +59,10 @@ def quiet():
 # --------------------------------------------------------------------------- quality
 
 
+def _no_preference_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
+    return policy_chosen_logps.sum() * 0.0  # zero, with a gradient path; the trainer adds the SFT term
+
+
 def quality(args):
     from llmcourse import models
     from llmcourse.dpo import lab
@@ -64,9 +72,15 @@ def quality(args):
     sft = facts["held_out"]
     print(f"SFT model {path.name}: built in {facts['seconds']} s; held-out exact match {sft['all']:.3f} "
           f"(problems per task: {sft['n']})")
+    config, loss_fn = lab.DPO_CONFIG, None
+    if args.variant == "dpo_only":  # no SFT term on the chosen answers
+        config = dataclasses.replace(config, rpo_alpha=None)
+    elif args.variant == "sft_only":  # the SFT term alone, on the same chosen answers: what DPO adds to it
+        loss_fn = _no_preference_loss
+    print(f"variant: {args.variant}")
     runs = []
     for seed in args.seeds:
-        r = lab.run_task_dpo(seed)
+        r = lab.run_task_dpo(seed, config=config, loss_fn=loss_fn)
         runs.append(r)
         print(f"seed {seed}: {r['pairs']} pairs built in {r['pair_seconds']} s wall / {r['pair_cpu_seconds']} s CPU, "
               f"trained in {r['train_seconds']} s wall / {r['train_cpu_seconds']} s CPU ({torch.get_num_threads()} thread(s)); "
@@ -228,6 +242,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variant", default="rpo", choices=["rpo", "dpo_only", "sft_only"],
+                    help="rpo: the lab's recipe (DPO + SFT term); dpo_only: without the SFT term; sft_only: the SFT term alone")
     ap.add_argument("--trl", action="store_true")
     ap.add_argument("--no-throughput", action="store_true", help="with --trl: loss agreement only")
     ap.add_argument("--steps", type=int, default=20)

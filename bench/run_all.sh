@@ -3,7 +3,7 @@
 #
 #     bash bench/run_all.sh [NAME ...]     (about 45 minutes on 2 cores for all of them)
 #
-# NAME: base_build base demo sft reward ppo grpo grpo_trl course grading scaling_fit eda rouge_filter (default: all).
+# NAME: base_build base demo sft reward ppo dpo grpo grpo_trl course grading scaling_fit eda rouge_filter (default: all).
 # Results go to $BENCH_OUT (default bench-results/), one NAME.txt each, as well as the terminal.
 # Needs the bench extra
 # (`.venv/bin/pip install -e '.[bench]'`: TRL, nlpaug) and WordNet (`bash tools/install_wordnet.sh`).
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 OUT=${BENCH_OUT:-bench-results}
-WANT=" ${*:-base_build base demo sft reward ppo grpo grpo_trl course grading scaling_fit eda rouge_filter} "
+WANT=" ${*:-base_build base demo sft reward ppo dpo grpo grpo_trl course grading scaling_fit eda rouge_filter} "
 mkdir -p "$OUT"
 
 run() {  # run NAME CMD...: time CMD, keep its output
@@ -40,6 +40,7 @@ run demo .venv/bin/llmcourse demo --output "$OUT/demo-report" --force  # --force
 run sft $PY bench/bench_sft.py --throughput --padding --quality --repeats 3
 run reward $PY bench/bench_reward.py --throughput --quality --repeats 3
 run ppo $PY bench/bench_ppo.py --repeats 3
+run dpo env OMP_NUM_THREADS=1 $PY bench/bench_dpo.py --quality --trl --repeats 3
 run grpo env OMP_NUM_THREADS=1 $PY bench/bench_grpo.py
 run grpo_trl env OMP_NUM_THREADS=1 $PY bench/bench_grpo_trl.py
 run course $PY bench/bench_course.py

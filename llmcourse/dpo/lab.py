@@ -129,8 +129,9 @@ def task_dpo_pairs(model, tokenizer, problems, *, seed: int = 0, recipe: dict = 
 
 
 def run_task_dpo(seed: int = 0, *, config: DPOConfig | None = None, recipe: dict = PAIRS_RECIPE,
-                 progress: bool = False) -> dict[str, Any]:
-    """DPO from a fresh copy of the cached SFT model with ``seed`` (pairs, sampling and batch order);
+                 loss_fn=None, progress: bool = False) -> dict[str, Any]:
+    """DPO from a fresh copy of the cached SFT model with ``seed`` (pairs, sampling and batch order;
+    ``loss_fn`` replaces the preference loss, e.g. for an ablation);
     returns held-out exact match after DPO (overall and per task), wall and CPU seconds of pair building
     and of training (CPU seconds of a one-thread run are what it takes on an idle core), the number of
     pairs, the history and the model."""
@@ -144,7 +145,7 @@ def run_task_dpo(seed: int = 0, *, config: DPOConfig | None = None, recipe: dict
     t0, c0 = time.perf_counter(), time.process_time()
     pairs = task_dpo_pairs(model, tok, problems, seed=seed, recipe=recipe)
     t1, c1 = time.perf_counter(), time.process_time()
-    history = train_dpo(model, tok, pairs, config, progress=progress)
+    history = train_dpo(model, tok, pairs, config, loss_fn=loss_fn, progress=progress)
     t2, c2 = time.perf_counter(), time.process_time()
     return {"seed": seed, "pairs": len(pairs), "pair_seconds": round(t1 - t0, 1), "pair_cpu_seconds": round(c1 - c0, 1),
             "train_seconds": round(t2 - t1, 1), "train_cpu_seconds": round(c2 - c1, 1),
