@@ -42,12 +42,12 @@ def build(args):
     return tok, base, train
 
 
-def run_ours(base, tok, pairs, args) -> float:
+def run_ours(base, tok, pairs, args, share_prompt: bool = True) -> float:
     from llmcourse import reward
 
     model = copy.deepcopy(base)
     cfg = reward.RewardConfig(learning_rate=args.lr, per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-                              logging_steps=args.steps, mixed_precision="no", seed=0)
+                              logging_steps=args.steps, mixed_precision="no", seed=0, share_prompt=share_prompt)
     t = time.perf_counter()
     reward.train_reward_model(model, tok, pairs, cfg, progress=False)
     return time.perf_counter() - t
@@ -197,12 +197,14 @@ def main():
     # warm-up (allocator, kernels, lazy imports)
     run_ours(base, tok, pairs[: 2 * args.batch_size], argparse.Namespace(**{**vars(args), "steps": 2}))
     run_trl(base, tok, dataset.select(range(2 * args.batch_size)), argparse.Namespace(**{**vars(args), "steps": 2}), out_dir)
-    times = {"ours": [], "trl": [], "floor": []}
-    order = ["ours", "trl", "floor"]
+    # "unshared": our trainer scoring whole sequences (share_prompt=False) — what it silently did on
+    # transformers 5.25 before the shared-prompt path learned the backbone's new `cache` argument
+    times = {"ours": [], "trl": [], "floor": [], "unshared": []}
+    order = ["ours", "trl", "floor", "unshared"]
     for rep in range(args.repeats):
         for name in (order if rep % 2 == 0 else order[::-1]):
-            if name == "ours":
-                times[name].append(run_ours(base, tok, pairs, args))
+            if name in ("ours", "unshared"):
+                times[name].append(run_ours(base, tok, pairs, args, share_prompt=name == "ours"))
             elif name == "trl":
                 times[name].append(run_trl(base, tok, dataset, args, out_dir))
             else:
@@ -210,7 +212,7 @@ def main():
         print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
     n_pairs = args.steps * args.batch_size
     for k, v in times.items():
-        print(f"{k:>5}: median {statistics.median(v):.2f}s  ({n_pairs / statistics.median(v):.1f} pairs/s; "
+        print(f"{k:>8}: median {statistics.median(v):.2f}s  ({n_pairs / statistics.median(v):.1f} pairs/s; "
               f"min {min(v):.2f}s, max {max(v):.2f}s)")
     ratios = [t / o for o, t in zip(times["ours"], times["trl"])]
     floor = [f / o for o, f in zip(times["ours"], times["floor"])]
@@ -218,6 +220,9 @@ def main():
           f"max {max(ratios):.2f}; goal ≥ 1.0)")
     print(f"bare-loop floor time / our time: median {statistics.median(floor):.2f} "
           f"(min {min(floor):.2f}, max {max(floor):.2f}; 1.0 = as fast as the bare loop)")
+    shared = [u / o for o, u in zip(times["ours"], times["unshared"])]
+    print(f"prompt sharing: time without / with: median {statistics.median(shared):.2f} "
+          f"(min {min(shared):.2f}, max {max(shared):.2f})")
     worst_abs, worst_rel = loss_agreement(base, tok, dataset, args, out_dir)
     print(f"loss agreement with TRL's compute_loss on 40 float32 score batches (gaps up to ~1e4, margins, "
           f"centring): max |diff| = {worst_abs:.2e}, max relative |diff| = {worst_rel:.2e}")
