@@ -135,3 +135,29 @@ def test_demo_report_line_names_the_counts_and_the_option():
     line = _truncation_line({"sft_examples_kept": 90, "sft_examples_truncated": 7, "sft_max_length": 256,
                              "sft_examples_dropped": 3, "reward_pairs_dropped": 2, "reward_max_length": 256})
     assert "90 examples kept, 7 truncated" in line and "truncation = 'drop'" in line and "2 pairs over 256" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["ultrafeedback", "trl_conversational", "hh_rlhf"])
+def test_demo_trains_its_reward_model_on_a_compressed_preference_file(tmp_path, shape):
+    import gzip
+
+    rows = []
+    for i in range(12):
+        q, good, bad = f"Repeat the number {i}.", str(i), str(i + 1)
+        if shape == "ultrafeedback":
+            conv = [{"role": "user", "content": q}]
+            rows.append({"prompt": q, "prompt_id": f"id{i}", "chosen": conv + [{"role": "assistant", "content": good}],
+                         "rejected": conv + [{"role": "assistant", "content": bad}], "score_chosen": 9.0,
+                         "score_rejected": 2.0})
+        elif shape == "trl_conversational":
+            rows.append({"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": good}],
+                         "rejected": [{"role": "assistant", "content": bad}]})
+        else:
+            rows.append({"chosen": f"\n\nHuman: {q}\n\nAssistant: {good}", "rejected": f"\n\nHuman: {q}\n\nAssistant: {bad}"})
+    data = tmp_path / f"{shape}.jsonl.gz"
+    data.write_bytes(gzip.compress(("\ufeff" + "".join(json.dumps(r) + "\n" for r in rows)).encode()))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert "reward model on" in results["data"] and "(11 train / 1 held-out pairs)" in results["data"]  # 12 records: 1 held out
