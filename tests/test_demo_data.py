@@ -104,6 +104,7 @@ def test_the_split_follows_the_seed_and_checks_everything_first(tmp_path):
 # --------------------------------------------------------------------------- truncation is counted and reported
 
 
+@pytest.mark.slow  # trains (one step)
 @pytest.mark.parametrize("policy", ["right", "drop"])
 def test_sft_trainer_reports_truncated_and_dropped_examples(tokenizer, capsys, policy):
     records = tasks.instruction_records(8, seed=0)
@@ -119,6 +120,7 @@ def test_sft_trainer_reports_truncated_and_dropped_examples(tokenizer, capsys, p
     assert f"{8 - cut[1]}/8 examples kept ({cut[0]} truncated, {cut[1]} dropped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains (one step)
 def test_sft_trainer_says_nothing_when_nothing_was_cut(tokenizer, capsys):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
