@@ -8,12 +8,13 @@ import pytest
 
 from llmcourse.config import RANGES, ConfigError, check_numbers, override
 from llmcourse.demo import DemoConfig, demo_settings, stage_configs
+from llmcourse.dpo import DPOConfig
 from llmcourse.grpo import GRPOConfig
 from llmcourse.ppo import PPOConfig
 from llmcourse.reward import RewardConfig
 from llmcourse.sft import SFTConfig
 
-CONFIGS = [SFTConfig, RewardConfig, PPOConfig, GRPOConfig, DemoConfig]
+CONFIGS = [SFTConfig, RewardConfig, PPOConfig, GRPOConfig, DPOConfig, DemoConfig]
 
 
 def _changed(a, b):

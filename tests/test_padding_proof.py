@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from llmcourse.dpo.functional import sequence_logprobs
 from llmcourse.grpo import functional as G
 from llmcourse.ppo import functional as F
 from llmcourse.reward.functional import scores_at_last_token
@@ -92,7 +93,7 @@ def test_masked_function_ignores_any_value_at_padding(name, poison):
 
 
 @pytest.mark.parametrize("poison", POISONS, ids=str)
-@pytest.mark.parametrize("reduction", ["mean", "sum", "sequence", "token"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "sequence", "token", "dpo_sum", "dpo_average"])
 def test_sft_loss_ignores_any_logit_at_ignored_positions(poison, reduction):
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 6, 7, generator=g)
@@ -105,6 +106,8 @@ def test_sft_loss_ignores_any_logit_at_ignored_positions(poison, reduction):
     poisoned = logits.masked_fill(ignored.unsqueeze(-1), poison)
 
     def fn(z):
+        if reduction.startswith("dpo"):  # DPO's log π(y|x): the same masked sum over response tokens
+            return sequence_logprobs(z, labels, average=reduction == "dpo_average")
         return token_nll(z, labels) if reduction == "token" else sft_loss(z, labels, reduction=reduction)
 
     out_clean, (g_clean,) = _run(fn, [logits])

@@ -114,8 +114,11 @@ def sequence_logprobs(logits: torch.Tensor, labels: torch.Tensor, average: bool 
         row = int((n == 0).nonzero()[0, 0])
         raise ValueError(f"row {row} has no response token (its labels are all -100): its log-prob would be 0; "
                          "check that the response survived truncation")
-    logp = -F.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets.masked_fill(~mask, 0), reduction="none")
-    total = (logp * mask).sum(-1)
+    # padding selected away before the softmax and the sum (0 × NaN is NaN): whatever a model writes
+    # at a masked position changes neither the log-prob nor its gradient
+    shifted = torch.where(mask.unsqueeze(-1), logits[:, :-1], 0.0)
+    logp = -F.cross_entropy(shifted.float().transpose(1, 2), targets.masked_fill(~mask, 0), reduction="none")
+    total = torch.where(mask, logp, 0.0).sum(-1)
     return total / n if average else total
 
 

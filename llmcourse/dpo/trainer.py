@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from llmcourse import models, training
+from llmcourse.config import check_numbers
 from llmcourse.dpo.data import DPOCollator, DPODataset
 from llmcourse.dpo.functional import (AVERAGED_LOSS_TYPES, LOSS_TYPES, implicit_rewards, preference_loss,
                                       reward_accuracy, reward_margin, sequence_logprobs)
@@ -95,6 +96,7 @@ class DPOConfig:
     """Save the trained model and tokenizer here at the end (None: don't save)."""
 
     def __post_init__(self):
+        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta > 0:
             raise ValueError(f"DPOConfig.beta must be > 0, got {self.beta!r}")
         if self.loss_type not in LOSS_TYPES:
