@@ -117,6 +117,14 @@ lr 1e-4 with 8 × 8 reaches 0.76, the same with loss_type grpo and two passes pe
 110 s) 4 prompts × 16 completions 0.71, lr 2e-4 0.67, Dr. GRPO (no std division) at lr 2e-4 0.72. Over seeds
 0–2 this recipe gives 0.620 → 0.747 ± 0.015; reverse (0.07 → 0.20) and sort (0.54 → 0.73) hold it back."""
 
+# --------------------------------------------------------------------------- the contamination lab (notebook 00b)
+
+CONTAMINATION_LAB = dict(template=LAB_TEMPLATE, n_train=800, n_eval=100, copies=4, data_seed=0, max_steps=150,
+                         batch_size=16, learning_rate=3e-3, max_new_tokens=8)
+"""The contamination lab (:mod:`llmcourse.curation.lab`): SFT from the base model on 800 clean records plus the
+100 held-out problems copied 4 times, versus the same set decontaminated (13-gram overlap); held-out exact
+match of both. Figures: ``bench/bench_contamination.py``."""
+
 # --------------------------------------------------------------------------- the demo
 
 DEMO_SFT = dict(max_steps=350, per_device_train_batch_size=32, learning_rate=3e-3, eval_exact_match=False,

@@ -146,3 +146,23 @@ def test_curate_counts_add_up(crawl):
     assert not set(crawl.leaked) & set(report.kept_ids)
     assert sum(report.pii.values()) >= sum(d.pii for d in crawl.docs if d.id in report.kept_ids)
     assert "documents out" in report.table()
+
+
+def test_lab_decontamination_removes_exactly_the_leaked_records():
+    from llmcourse.curation import lab
+
+    records, eval_records, held_out = lab.contaminated_training_set(300, 20, copies=3, seed=0)
+    assert len(records) == 360 and len(eval_records) == 20
+    kept, removed = curation.decontaminate([curation.record_text(r) for r in records],
+                                           [curation.problem_text(p) for p in held_out])
+    assert sorted(removed) == list(range(300, 360))
+
+
+@pytest.mark.slow
+def test_contamination_lab_inflates_and_decontamination_restores():
+    """The notebook's figures (3 seeds, cached): the leak inflates held-out exact match by > 0.1."""
+    from llmcourse.curation import lab
+
+    rows = lab.lab_results(progress=False)
+    em = {name: np.mean([r["exact_match"] for r in rows if r["data"] == name]) for name in ("contaminated", "decontaminated")}
+    assert len(rows) == 6 and em["contaminated"] > em["decontaminated"] + 0.1, em

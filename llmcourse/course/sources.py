@@ -61,7 +61,7 @@ class SourceError(ValueError):
 def sources(root: Path | None = None) -> list[Path]:
     """Every notebook source of the course at ``root`` (default: this checkout), in course order."""
     root = Path(root).resolve() if root else find_course_root()
-    return sorted(p for p in (root / SOURCE_DIR).glob("[0-9][0-9]_*.py"))
+    return sorted(p for p in (root / SOURCE_DIR).glob("[0-9][0-9]*_*.py"))
 
 
 def _root_of(source: Path) -> Path:
@@ -69,8 +69,9 @@ def _root_of(source: Path) -> Path:
 
 
 def target(source: Path) -> Path:
-    """``tools/notebooks/02_reward_model.py`` → ``solutions/02_reward_model/reward_model.ipynb``."""
-    return _root_of(source) / "solutions" / source.stem / f"{source.stem[3:]}.ipynb"
+    """``tools/notebooks/02_reward_model.py`` → ``solutions/02_reward_model/reward_model.ipynb`` (a letter after
+    the number, ``00b_data_curation``, places a notebook between two others without renumbering)."""
+    return _root_of(source) / "solutions" / source.stem / f"{source.stem.split('_', 1)[1]}.ipynb"
 
 
 def _where(source: Path, index: int, cell) -> str:

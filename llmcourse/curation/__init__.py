@@ -29,3 +29,14 @@ from llmcourse.curation.dedup import (
 from llmcourse.curation.filters import C4_RULES, GOPHER_RULES, RULES, failed_rules
 from llmcourse.curation.pii import redact_pii
 from llmcourse.curation.pipeline import CurationReport, curate, stream_filter
+
+
+def _notebook_models(progress: bool = True) -> list:
+    from llmcourse.curation import lab  # the lab imports the SFT stage (torch): only when a notebook is prepared
+
+    return lab.notebook_models(progress=progress)
+
+
+NOTEBOOK_MODELS = {"00b_data_curation": _notebook_models}
+"""What this stage's notebook reads from the model cache: the contamination lab's results (3 seeds × 2 SFT
+runs), built before grading (:mod:`llmcourse.course.prepare`)."""

@@ -7,6 +7,7 @@
 # | notebook | stage | you implement |
 # |---|---|---|
 # | 00 welcome | the tools | an exact-match scorer |
+# | 00b data curation | from a raw crawl to training text | shingles, Jaccard, MinHash, LSH, decontamination |
 # | 01 SFT data | supervised fine-tuning | Alpaca formatting, label masking, a collator, the masked loss |
 # | 02 reward model | reward modelling | the Bradley–Terry loss (stable), rankings → pairs, reading the score |
 # | 03 PPO / RLHF | reinforcement learning | KL-penalised rewards, GAE, the clipped loss, the KL controller |
@@ -169,4 +170,5 @@ for p, o in list(zip(held_out, outputs))[:3]:
     print(f"{p.instruction} {p.input!r} → {o!r} (expected {p.answer!r})")
 
 # %% [markdown]
-# Next: **01 · SFT data** — formats, templates, masking, and fine-tuning this model until it answers.
+# Next: **00b · data curation** — from a raw web crawl to clean training text; then **01 · SFT data** — formats,
+# templates, masking, and fine-tuning this model until it answers.

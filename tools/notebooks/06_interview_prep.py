@@ -170,6 +170,10 @@ answer_t3b = 0.2 + (-0.1) + 0.3  # the sequence log-ratio is the sum of the toke
 # ## Theory question 4 · A medical SFT dataset
 # *"You are tasked with fine-tuning an LLM for a medical Q&A bot. How would you approach creating the SFT
 # dataset? What are the key considerations?"*
+#
+# Notebook **00b · data curation** builds the tools this answer relies on: quality filters, exact and MinHash
+# near-duplicate removal, decontamination against the held-out set, PII redaction, and a lab measuring what a
+# leaked test set does to a score.
 
 # %% concept="t4a"
 
