@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping
@@ -190,7 +191,9 @@ def check_numbers(config, ranges: Mapping[str, tuple] | None = None) -> None:
     table = {**RANGES, **(ranges or {})}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        kinds = {a for a in (typing.get_args(hints.get(f.name)) or (hints.get(f.name),)) if a in (int, float)}
+        hint = hints.get(f.name)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kinds = {a for a in (typing.get_args(hint) if union else (hint,)) if a in (int, float)}
         if value is None or not kinds:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kinds == {int} and isinstance(value, float)):

@@ -12,9 +12,10 @@ from llmcourse.dpo import DPOConfig
 from llmcourse.grpo import GRPOConfig
 from llmcourse.ppo import PPOConfig
 from llmcourse.reward import RewardConfig
+from llmcourse.scaling.sweep import ScalingSweepConfig
 from llmcourse.sft import SFTConfig
 
-CONFIGS = [SFTConfig, RewardConfig, PPOConfig, GRPOConfig, DPOConfig, DemoConfig]
+CONFIGS = [SFTConfig, RewardConfig, PPOConfig, GRPOConfig, DPOConfig, DemoConfig, ScalingSweepConfig]
 
 
 def _changed(a, b):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from llmcourse.config import AT_LEAST_ONE, UNIT, check_numbers
+
 __all__ = ["ScalingSweepConfig", "QUICK_SWEEP", "NOTEBOOK_SWEEP", "run_scaling_sweep", "sweep_arrays"]
 
 
@@ -67,6 +69,8 @@ class ScalingSweepConfig:
     slowdown of spinning OpenMP threads when other processes share the cores."""
 
     def __post_init__(self):
+        check_numbers(self, {"cooldown_fraction": UNIT, **dict.fromkeys(
+            ("block_size", "eval_tokens", "vocab_size", "reference_width", "num_threads"), AT_LEAST_ONE)})
         if not self.sizes:
             raise ValueError("ScalingSweepConfig.sizes is empty; give at least one (hidden_size, num_layers)")
         for i, size in enumerate(self.sizes):
