@@ -161,6 +161,6 @@ DPO_LAB = dict(beta=0.1, learning_rate=1e-3, rpo_alpha=1.0, per_device_train_bat
                logging_steps=50, precompute_ref_log_probs=True, max_length=128)
 """``DPOConfig`` settings of the lab's DPO run: DPO plus the SFT term on the chosen answers (RPO, α = 1), which
 keeps the correct answers' likelihood from falling (plain DPO at 3e-3 displaced it: held-out exact match 0.185).
-Seed 0: 77.0 % → 85.5 % (reverse 32 % → 59 %, sort 66 % → 78 %) in 43.5 CPU-seconds of training on one thread
-(188 s wall on a busy shared machine); 120 steps reached 77.5 %, 60 steps 76 %. ``bench/bench_dpo.py`` prints
-the figures over seeds."""
+Seeds 0–2: 77.0 % → 87.2 ± 1.8 % (reverse 32 % → 64 %, sort 66 % → 80 %) in 38–40 CPU-seconds of training on
+one thread (128–167 s wall on a busy shared machine); 120 steps reached 77.5 %, 60 steps 76 % (seed 0).
+``bench/bench_dpo.py`` prints the figures."""
