@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from llmcourse import models, recipes, sft, tasks
+from llmcourse import recipes, tasks
 from llmcourse.curation.crawl import problem_text, record_text
 from llmcourse.curation.decontam import decontaminate
 
@@ -39,6 +39,8 @@ def run_contamination_lab(seeds: Sequence[int] = (0, 1, 2), *, n_train: int | No
 
     Defaults come from ``recipes.CONTAMINATION_LAB``; the data split uses ``data_seed`` (fixed), the
     trainer each ``seed``."""
+    from llmcourse import models, sft  # torch: only when the lab trains
+
     recipe = dict(recipes.CONTAMINATION_LAB)
     for key, value in dict(n_train=n_train, n_eval=n_eval, copies=copies, max_steps=max_steps).items():
         if value is not None:
