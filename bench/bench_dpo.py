@@ -86,7 +86,7 @@ def quality(args):
               f"trained in {r['train_seconds']} s wall / {r['train_cpu_seconds']} s CPU ({torch.get_num_threads()} thread(s)); "
               f"held-out exact match {r['after']['all']:.3f}", flush=True)
     keys = ["all"] + [k for k in sft["n"]]
-    print("\n| task | held-out problems | SFT | DPO (mean ± std over seeds " + ", ".join(map(str, args.seeds)) + ") | Δ |")
+    print(f"\n| task | held-out problems | SFT | {args.variant} (mean ± std over seeds " + ", ".join(map(str, args.seeds)) + ") | Δ |")
     print("|---|---|---|---|---|")
     for k in keys:
         vals = [r["after"][k] for r in runs]
