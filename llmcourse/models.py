@@ -7,8 +7,9 @@ r"""The embedded default model and tokenizer, and the door to any Hugging Face m
   ``AutoModelForCausalLM`` and ``AutoModelForSequenceClassification`` (``num_labels=1``) both accept;
 * :func:`base_model_path` — the **base model**: the tiny decoder pre-trained on the task world's plain
   text, built reproducibly from a seed on first use (≈50 s on 2 CPU cores) and cached on disk;
-* :func:`load_tokenizer` / :func:`load_model` — the embedded default when no name is given, any Hugging
-  Face model name or local folder otherwise.
+* :func:`load_tokenizer` / :func:`load_model` — the embedded default when no name is given, a registered
+  pretrained model's short name (``"smollm2-135m-instruct"``, :mod:`llmcourse.pretrained`: fetched and
+  converted once into the model cache), any Hugging Face model name or local folder otherwise.
 
 Device placement and mixed precision live in one place, :mod:`llmcourse.training`.
 """
@@ -25,7 +26,7 @@ from typing import Sequence
 
 import torch
 
-from llmcourse import tasks, templates
+from llmcourse import pretrained, tasks, templates
 from llmcourse.cache import build_cached
 from llmcourse.cache import cache_dir  # noqa: F401 — kept in this module's API (models.cache_dir())
 from llmcourse.recipes import BASE_RECIPE, BASE_VERSION, DEFAULT_SEED, base_key_recipe
@@ -91,12 +92,21 @@ def ensure_pad_token(tokenizer, model=None, pad_token: str = PAD) -> bool:
     Returns ``True`` when a token was added. Reusing EOS as PAD would mask EOS out of the labels and
     the model would never learn to stop — so we add a new token instead.
     """
+    from transformers.utils import logging as hf_logging
+
     if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
         return False
-    tokenizer.add_special_tokens({"pad_token": pad_token})
-    if model is not None:
-        model.resize_token_embeddings(len(tokenizer))
-        model.config.pad_token_id = tokenizer.pad_token_id
+    level = hf_logging.get_verbosity()
+    # resize_token_embeddings logs "new embeddings … multivariate normal …" to stderr, which zeroes an
+    # nbgrader test cell; the mean-of-old-embeddings initialisation it announces is what we want.
+    hf_logging.set_verbosity_error()
+    try:
+        tokenizer.add_special_tokens({"pad_token": pad_token})
+        if model is not None:
+            model.resize_token_embeddings(len(tokenizer))
+            model.config.pad_token_id = tokenizer.pad_token_id
+    finally:
+        hf_logging.set_verbosity(level)
     return True
 
 
@@ -238,6 +248,11 @@ def base_model_path(progress: bool = True) -> Path:
 def _resolve(name_or_path: str | Path | None) -> str:
     if name_or_path is None or str(name_or_path) in ("", "embedded", "default"):
         return str(base_model_path())
+    if pretrained.is_registered(name_or_path):  # a short name such as "smollm2-135m-instruct"
+        try:
+            return str(pretrained.pretrained_path(name_or_path))
+        except pretrained.PretrainedUnavailable as exc:
+            raise ModelLoadError(str(exc)) from exc
     return str(name_or_path)
 
 
@@ -316,6 +331,19 @@ def _with_bos(tokenizer, text: str) -> str:
     return text if not bos or text.startswith(bos) else bos + text
 
 
+def _left_padded(tokenizer, texts: Sequence[str], filler: int):
+    """``input_ids`` / ``attention_mask`` (batch, longest) of ``texts``, left-padded with ``filler``."""
+    from transformers import BatchEncoding
+
+    if tokenizer.pad_token_id is not None:
+        return tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
+    rows = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[filler] * (width - len(r)) + r for r in rows], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+    return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 16, do_sample: bool = False,
              temperature: float = 1.0, batch_size: int = 64, seed: int | None = None,
@@ -326,14 +354,20 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 
     tokens follow it), with ``position_ids`` derived from the attention mask by ``generate`` itself.
     """
     device = next(model.parameters()).device
+    # A tokenizer without a pad token (GPT-2, Pythia, BLOOM style) still generates: padded positions are
+    # masked out and the output is cut at EOS, so their id is never read — any id fills them, and the
+    # tokenizer and model stay unchanged. (Training needs a real, distinct PAD: :func:`ensure_pad_token`.)
+    filler = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if filler is None:
+        filler = 0
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     out: list[str] = []
     try:
         for start in range(0, len(prompts), batch_size):
             chunk = [_with_bos(tokenizer, p) for p in prompts[start : start + batch_size]] if add_bos else list(prompts[start : start + batch_size])
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+            enc = _left_padded(tokenizer, chunk, filler).to(device)
+            gen_kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=filler,
                               eos_token_id=tokenizer.eos_token_id, do_sample=do_sample)
             if do_sample:
                 gen_kwargs.update(temperature=temperature, top_k=0, top_p=1.0)

@@ -76,6 +76,11 @@ def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
+        # Some architectures (OPT, BART, Whisper) call ``F.dropout(x, p=self.dropout)`` with a float attribute
+        # instead of an ``nn.Dropout`` module: zero those too (``layerdrop`` skips whole layers at random).
+        for attr, value in list(vars(module).items()):
+            if type(value) is float and ("dropout" in attr or attr.endswith("_pdrop") or attr == "layerdrop"):
+                setattr(module, attr, 0.0)
     for name in ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout"):
         if hasattr(model, "config") and hasattr(model.config, name):
             setattr(model.config, name, 0.0)
