@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
+from llmcourse.pretrained import is_registered
 from llmcourse.config import check_numbers
 from llmcourse.report import atomic_report_dir, check_output_dir
 
@@ -70,13 +71,18 @@ class DemoConfig:
 
 def stage_configs(demo: DemoConfig) -> dict:
     """Default SFT / reward / PPO settings for the demo: the tuned task-world recipes
-    (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``), or tiny ones with ``quick``."""
+    (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``), or tiny ones with ``quick``; for a
+    registered pretrained ``model``, :data:`llmcourse.recipes.DEMO_PRETRAINED`'s rates and sizes on top."""
     from llmcourse.ppo import PPOConfig
     from llmcourse.reward import RewardConfig
     from llmcourse.sft import SFTConfig
 
     sft, reward, ppo = ((recipes.DEMO_QUICK_SFT, recipes.DEMO_QUICK_REWARD, recipes.DEMO_QUICK_PPO) if demo.quick
                         else (recipes.DEMO_SFT, recipes.DEMO_REWARD, recipes.DEMO_PPO))
+    if is_registered(demo.model):  # a real pretrained model: its own rates (the tiny model's ones collapse it)
+        per_model = recipes.DEMO_PRETRAINED
+        sft, reward, ppo = ({**per_model[k], **v} if demo.quick else {**v, **per_model[k]}
+                            for k, v in (("sft", sft), ("reward", reward), ("ppo", ppo)))
     return {"sft": SFTConfig(**{**sft, "template": demo.template, "seed": demo.seed}),
             "reward": RewardConfig(**{**reward, "seed": demo.seed}),
             "ppo": PPOConfig(**{**ppo, "seed": demo.seed})}

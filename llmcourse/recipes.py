@@ -144,6 +144,19 @@ DEMO_QUICK_REWARD = dict(max_steps=6, per_device_train_batch_size=8, logging_ste
 DEMO_QUICK_PPO = dict(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8, eval_steps=0)
 """``demo --quick``: a few steps of each stage, to test the pipeline (numbers are not meaningful)."""
 
+DEMO_PRETRAINED = {
+    "sft": dict(learning_rate=2e-5, per_device_train_batch_size=8, max_steps=60),
+    "reward": dict(learning_rate=1e-5, per_device_train_batch_size=8, max_steps=40),
+    "ppo": dict(learning_rate=1e-6, batch_size=8),
+}
+"""Per-model defaults laid over the demo's stage settings when ``--model`` is a registered pretrained model
+(:mod:`llmcourse.pretrained`), below ``--quick`` and any ``--config`` section. How chosen: the demo's
+rates (3e-3 SFT, 2e-3 reward, 1e-4 PPO) are tuned for the 0.8M base model trained from scratch and collapse
+a 135M pretrained instruct model (issue 22: SFT samples became ``' 72.'``); full fine-tuning of a small
+pretrained LM is usually done at 1e-5–2e-5 for SFT, with the reward model at or below that and PPO about
+ten times lower. Not tuned on this machine (a 135M model on 2 busy CPU cores); smaller batches and fewer
+steps keep a CPU run to minutes."""
+
 # --------------------------------------------------------------------------- the DPO lab (notebook 07)
 
 DPO_SFT_RECIPE = dict(template=LAB_TEMPLATE, n_train=3000, n_eval=200, split_seed=0, oversample={"reverse": 2, "sort": 2},

@@ -155,3 +155,22 @@ def test_real_smollm2_loads_fast_and_answers():
     prompt = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
                                      tokenize=False, add_generation_prompt=True)
     assert "Paris" in models.generate(model, tok, [prompt], max_new_tokens=10)[0]
+
+
+def test_demo_uses_pretrained_rates_for_a_registered_model(tmp_path):
+    """`demo --model smollm2-135m-instruct`: SFT at 2e-5 (not the tiny model's 3e-3); --quick keeps its
+    few steps; a --config section still wins."""
+    from llmcourse import recipes
+    from llmcourse.demo import DemoConfig, demo_settings, stage_configs
+
+    tiny = stage_configs(DemoConfig())
+    real = stage_configs(DemoConfig(model=NAME))
+    assert tiny["sft"].learning_rate == recipes.DEMO_SFT["learning_rate"] == 3e-3
+    assert real["sft"].learning_rate == 2e-5 and real["reward"].learning_rate == 1e-5
+    assert real["ppo"].learning_rate == 1e-6 and real["sft"].max_steps == recipes.DEMO_PRETRAINED["sft"]["max_steps"]
+    quick = stage_configs(DemoConfig(model=NAME, quick=True))
+    assert quick["sft"].learning_rate == 2e-5 and quick["sft"].max_steps == recipes.DEMO_QUICK_SFT["max_steps"]
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text("[sft]\nlearning_rate = 1e-5\n")
+    _, overrides = demo_settings({"model": NAME}, str(cfg))
+    assert overrides["sft"].learning_rate == 1e-5 and overrides["sft"].max_steps == 60
