@@ -21,9 +21,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmcourse.cache import build_cached, cache_dir
+from llmcourse.cache import build_cached, cache_dir, entry_path, is_built
 
-__all__ = ["PretrainedSpec", "REGISTRY", "is_registered", "wheel_dir", "pretrained_path", "PretrainedUnavailable"]
+__all__ = ["PretrainedSpec", "REGISTRY", "is_registered", "wheel_dir", "pretrained_path", "cached_path", "PretrainedUnavailable"]
 
 
 class PretrainedUnavailable(RuntimeError):
@@ -152,10 +152,22 @@ def _build(name: str, spec: PretrainedSpec, folder: Path, progress: bool) -> dic
             "parameters": n_params, "license": spec.license}
 
 
-def pretrained_path(name: str, *, progress: bool = True) -> Path:
-    """The cache folder of registered model ``name`` (safetensors + tokenizer), built on first use."""
+def _spec_recipe(name: str) -> tuple[PretrainedSpec, dict]:
     if not is_registered(name):
         raise KeyError(f"{name!r} is not a registered pretrained model; registered: {sorted(REGISTRY)}")
     spec = REGISTRY[name]
-    recipe = {"source": spec.requirement, "sha256": spec.sha256, "gguf": spec.gguf, "pad_token": spec.pad_token}
+    return spec, {"source": spec.requirement, "sha256": spec.sha256, "gguf": spec.gguf, "pad_token": spec.pad_token}
+
+
+def pretrained_path(name: str, *, progress: bool = True) -> Path:
+    """The cache folder of registered model ``name`` (safetensors + tokenizer), built on first use."""
+    spec, recipe = _spec_recipe(name)
     return build_cached(name, recipe, lambda folder: _build(name, spec, folder, progress))
+
+
+def cached_path(name: str) -> Path | None:
+    """The cache folder of registered model ``name`` if it is already built, else ``None`` (never downloads:
+    a notebook uses this to skip its real-model cells instead of starting a download)."""
+    _, recipe = _spec_recipe(name)
+    folder = entry_path(name, recipe)
+    return folder if is_built(folder) else None

