@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from llmcourse import dpo
-from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, passed
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, passed, quiet
 
 __all__ = ["LOGPS_MISTAKES", "LOSS_MISTAKES", "REWARD_MISTAKES", "ACCURACY_MISTAKES", "IPO_MISTAKES",
            "check_sequence_logprobs", "check_dpo_loss", "check_implicit_rewards", "check_reward_accuracy",
@@ -358,7 +358,8 @@ def check_implicit_rewards(fn, *, hidden: bool = False) -> None:
                        label=f"random batch, β = {b}") for b in (0.05, 0.3)]
     check_function(fn, dpo.implicit_rewards, cases, name="implicit_rewards", mistakes=REWARD_MISTAKES)
     policy = _t(-1.0, -2.0).requires_grad_(True)
-    out = fn(policy, _t(-1.5, -1.0), 0.1)
+    with quiet():  # nbgrader zeroes a test cell that writes to stderr
+        out = fn(policy, _t(-1.5, -1.0), 0.1)
     if isinstance(out, torch.Tensor) and out.requires_grad:
         fail("✗ implicit_rewards: not detached — the reward is a metric, but yours carries the policy's gradient "
              "(it would flow into training if anyone added it to a loss). Return β·(…).detach().")
@@ -401,7 +402,8 @@ def check_make_reference(fn, *, hidden: bool = False) -> None:
         fail(f"✗ {name}: expected a function, got {type(fn).__name__} — define it in the cell above and run that cell.")
     policy = _tiny_model()
     try:
-        ref = fn(policy)
+        with quiet():  # nbgrader zeroes a test cell that writes to stderr
+            ref = fn(policy)
     except NotImplementedError:
         fail(f"✗ {name}: not implemented yet — replace `raise NotImplementedError()` with your code.")
     except Exception as exc:  # noqa: BLE001 — the student's error, in one line
@@ -433,8 +435,9 @@ def check_make_reference(fn, *, hidden: bool = False) -> None:
     before = copy.deepcopy(ref.state_dict())
     ids = torch.randint(1, 32, (2, 6), generator=torch.Generator().manual_seed(1))
     opt = torch.optim.SGD(policy.parameters(), lr=1.0)
-    policy(input_ids=ids, labels=ids).loss.backward()
-    opt.step()
+    with quiet():
+        policy(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
     if any(not torch.equal(v, ref.state_dict()[k]) for k, v in before.items()):
         fail(f"✗ {name}: reference not frozen — one optimizer step on the policy changed the reference's weights.")
     passed(name, "a separate copy with equal weights, no gradients, eval mode; a policy step leaves it unchanged")
