@@ -39,11 +39,16 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     would train alone and each would think it is the main one.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     if not torch.cuda.is_available() and world_info()["world_size"] > 1:
         cpu = True
-    return Accelerator(mixed_precision=resolve_mixed_precision(mixed_precision),
-                       gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
+    precision = resolve_mixed_precision(mixed_precision)
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        # Accelerate keeps one precision per process and refuses a second one (fp32 SFT, then a bf16 run
+        # in the same notebook); forget it as transformers' Trainer does. The process group is kept.
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
 
 
 def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -> float:

@@ -114,6 +114,16 @@ def test_mixed_precision_auto_is_fp32_on_cpu():
         resolve_mixed_precision("fp8")
 
 
+def test_one_process_can_train_in_fp32_then_bf16():
+    # Accelerate refuses a second precision in one process; make_accelerator must not (a notebook on a
+    # GPU runs an fp32 stage, then a bf16 one). bf16 autocast also runs on a CPU.
+    from llmcourse.training import make_accelerator
+
+    assert make_accelerator("no").mixed_precision == "no"
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("no").mixed_precision == "no"
+
+
 def test_demo_stages_share_one_template(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sft]\ntemplate = "alpaca"\n')  # the RM and PPO would still get simple prompts
