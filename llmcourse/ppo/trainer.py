@@ -369,11 +369,15 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
                         reward_tokenizer=reward_tokenizer, temperature=config.temperature, seed=config.seed,
                         accelerator=accelerator)
 
-    def mean_all(x: torch.Tensor) -> float:
-        return accelerator.gather(x.detach().float().reshape(-1)).mean().item()
-
-    def max_all(x: torch.Tensor) -> float:
-        return accelerator.gather(x.detach().float().reshape(-1)).max().item()
+    def read(means: dict[str, torch.Tensor], maxima: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Means and maxima over every process, read back in one transfer (each value read alone would
+        stall the host once per metric). Every process holds the same number of rows, so the mean of
+        the processes' means is the mean over all rows."""
+        row = torch.stack([v.detach().float().mean() for v in means.values()]
+                          + [v.detach().float().max() for v in maxima.values()])
+        table = accelerator.gather(row[None])  # (processes, metrics)
+        values = torch.cat([table[:, :len(means)].mean(0), table[:, len(means):].amax(0)]).tolist()
+        return dict(zip([*means, *maxima], values))
 
     history: list[dict] = [{"step": 0, "episodes": 0, "kl_coef": kl_ctl.value, **run_eval()}]
     bar = training.progress(range(1, config.max_steps + 1), desc="PPO", accelerator=accelerator,
@@ -411,25 +415,31 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
 
         # 5. the KL coefficient for the next batch, from this batch's mean per-sequence KL
         seq_kl = F.sequence_kl(ro.logprobs, ro.ref_logprobs, mask)
-        mean_kl = mean_all(seq_kl)
-        kl_ctl.update(mean_kl, B * world)
-
-        if step % config.logging_steps == 0 or step == config.max_steps:
+        logging = step % config.logging_steps == 0 or step == config.max_steps
+        means, maxima = {"kl": seq_kl}, {}
+        if logging:
             non_score = -beta * seq_kl
+            means.update({
+                "score": ro.scores,
+                "kl_k3": F.sequence_kl(ro.logprobs, ro.ref_logprobs, mask, "k3"),
+                "non_score_reward": non_score,
+                "total_reward": scores + non_score,
+                "entropy": F.masked_mean(ro.entropy, mask, dim=-1),
+                "response_length": mask.sum(-1),
+                "eos_rate": ro.has_eos,
+                **{k: v for k, v in stats.items() if k != "first_ratio_dev"},
+            })
+            maxima["first_ratio_dev"] = stats["first_ratio_dev"]
+        metrics = read(means, maxima)
+        kl_ctl.update(metrics["kl"], B * world)
+
+        if logging:
             entry = {
                 "step": step,
                 "episodes": step * B * world,
-                "score": mean_all(ro.scores),
-                "kl": mean_kl,
-                "kl_k3": mean_all(F.sequence_kl(ro.logprobs, ro.ref_logprobs, mask, "k3")),
-                "non_score_reward": mean_all(non_score),
-                "total_reward": mean_all(scores + non_score),
+                **{k: metrics.pop(k) for k in ("score", "kl", "kl_k3", "non_score_reward", "total_reward")},
                 "kl_coef": beta,
-                "entropy": mean_all(F.masked_mean(ro.entropy, mask, dim=-1)),
-                "response_length": mean_all(mask.sum(-1)),
-                "eos_rate": mean_all(ro.has_eos),
-                **{k: mean_all(v) for k, v in stats.items() if k != "first_ratio_dev"},
-                "first_ratio_dev": max_all(stats["first_ratio_dev"]),
+                **metrics,
                 "time_generate": ro.timings["generate"],
                 "time_score": (t_rollout - t0 - ro.timings["generate"]) + (t_score - t_rollout),
                 "time_update": t_update - t_score,

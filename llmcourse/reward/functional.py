@@ -149,8 +149,9 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor, margin=None
     _check_tensor("chosen", chosen)
     _check_tensor("rejected", rejected)
     _check_pair_shapes(tuple(chosen.shape), tuple(rejected.shape))
-    _check_finite_tensor("chosen", chosen)
-    _check_finite_tensor("rejected", rejected)
+    if not bool((torch.isfinite(chosen.detach()) & torch.isfinite(rejected.detach())).all()):  # one device read
+        _check_finite_tensor("chosen", chosen)
+        _check_finite_tensor("rejected", rejected)
     diff = chosen - rejected
     if margin is not None:
         m = margin if isinstance(margin, torch.Tensor) else torch.as_tensor(margin, dtype=diff.dtype)

@@ -201,6 +201,21 @@ def _forward(model, batch: dict[str, torch.Tensor]):
     return model(**kwargs)
 
 
+_TARGETS = "_num_targets"  # batch key: the micro-batch's target-token count, a Python int
+
+
+def _counting_targets(collate: Callable) -> Callable:
+    """Wrap a collator so that each batch also carries its number of target tokens, counted on the
+    host before the batch moves to the device: the loop needs the count for the loss scale, its checks
+    and the logs, and reading it back from a GPU would stall the host once per micro-batch."""
+    def collate_and_count(items):
+        batch = dict(collate(items))
+        batch[_TARGETS] = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+        return batch
+
+    return collate_and_count
+
+
 def _dataset(data, tokenizer, config: SFTConfig, build_fn) -> SFTDataset:
     if isinstance(data, SFTDataset):
         return data
@@ -235,7 +250,6 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
     if config.packing and collate_fn is not None:
         raise ValueError("collate_fn cannot be combined with packing=True (packed rows need packed_collate, "
                          "which keeps position_ids); drop one of the two")
-    loss_fn = loss_fn or sft_loss
     if config.output_dir and not config.overwrite_output_dir:
         out = Path(config.output_dir)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -257,6 +271,7 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
         collate = partial(packed_collate, pad_token_id=tokenizer.pad_token_id)
     else:
         collate = collate_fn or partial(pad_collate, pad_token_id=tokenizer.pad_token_id)
+    collate = _counting_targets(collate)
     gen = torch.Generator().manual_seed(config.seed)
     if config.group_by_length:
         sampler = LengthGroupedBatchSampler([len(x["input_ids"]) for x in items], config.per_device_train_batch_size, gen)
@@ -309,20 +324,27 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
     for step in bar:
         window = [next(stream) for _ in range(ga)]
         epoch = window[-1][0]
-        counts = [(b["labels"][:, 1:] != IGNORE_INDEX).sum() for _, b in window]
-        window_targets = accelerator.reduce(torch.stack(counts).sum(), reduction="sum")
-        if not bool(window_targets > 0):
+        counts = [b[_TARGETS] for _, b in window]  # Python ints: no device read
+        window_targets = sum(counts)
+        if accelerator.num_processes > 1:  # every process scales by the global count: one read per step
+            window_targets = int(accelerator.reduce(torch.tensor(window_targets, device=accelerator.device),
+                                                    reduction="sum"))
+        if window_targets == 0:
             raise ValueError(f"step {step}: no target tokens in the whole accumulation window")
         for k, (_, batch) in enumerate(window):
             sync = contextlib.nullcontext() if k == ga - 1 else accelerator.no_sync(model)
             with sync:
                 logits = _forward(model, batch).logits
+                n = torch.tensor(counts[k])
                 if counts[k] == 0:  # a micro-batch without targets contributes nothing
                     loss = logits.sum() * 0.0
                 else:
-                    mean = loss_fn(logits, batch["labels"])
-                    loss = mean * counts[k] * accelerator.num_processes / window_targets
-                    log_sum[0] += mean.detach().double() * counts[k]
+                    # the default loss is sft_loss's per-token mean, divided by the count we already have
+                    # (sft_loss itself would read its count back from the device to check it is not 0)
+                    mean = (loss_fn(logits, batch["labels"]) if loss_fn is not None
+                            else sft_loss(logits, batch["labels"], reduction="sum") / n)
+                    loss = mean * n * accelerator.num_processes / torch.tensor(window_targets)
+                    log_sum[0] += mean.detach().double() * n
                     log_sum[1] += counts[k]
                 accelerator.backward(loss)
         grad_norm = (accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -330,7 +352,7 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        targets_seen += int(window_targets)
+        targets_seen += window_targets
 
         if step % config.logging_steps == 0 or step == total_steps:
             sums = accelerator.reduce(log_sum.clone(), reduction="sum")
