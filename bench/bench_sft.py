@@ -98,12 +98,12 @@ def trl_dataset(tok, dataset, template):
     return Dataset.from_dict({"prompt": prompts, "completion": completions})
 
 
-def trl_trainer(model, tok, data, args, out_dir):
+def trl_trainer(model, tok, data, args, out_dir, bf16: bool = False):
     from trl import SFTConfig, SFTTrainer
 
     cfg = SFTConfig(output_dir=out_dir, learning_rate=args.lr, per_device_train_batch_size=args.batch_size,
                     max_steps=args.steps, logging_strategy="no", save_strategy="no", report_to="none",
-                    bf16=False, fp16=False, gradient_checkpointing=False, max_length=args.max_length,
+                    bf16=bf16, fp16=False, gradient_checkpointing=False, max_length=args.max_length,
                     packing=False, padding_free=False, completion_only_loss=True, lr_scheduler_type="cosine",
                     warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0, dataloader_num_workers=0,
                     use_cpu=not torch.cuda.is_available(), seed=0, disable_tqdm=True)

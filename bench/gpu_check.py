@@ -1,0 +1,791 @@
+"""GPU check: every trainer on an accelerator, in fp32 and bf16 autocast, against the CPU and TRL.
+
+One prepared run (≤ 8 minutes on one GPU) that records, for each trainer of the package (SFT, reward
+model, PPO; DPO and GRPO when the package has them):
+
+* **agreement** — fp32 losses of the first steps on the device against the same steps computed on
+  this machine's CPU, in a child process that sees no GPU (same weights, same batches: the data order
+  comes from seeded CPU generators). PPO samples differently on each device, so its check is one
+  ``ppo_update`` on a fixed rollout collected once on the CPU. Tolerance: relative difference
+  ≤ ``FIRST_STEP_RTOL`` on the first step (the same weights, only the order of float32 sums differs)
+  and ≤ ``LATER_STEPS_RTOL`` after optimizer steps (Adam divides each gradient coordinate by its own
+  running scale, which amplifies rounding in small coordinates), plus ``ATOL`` for losses near zero;
+* the same steps **in bf16 autocast** (their distance to fp32, for information);
+* **throughput** in steady state (after warm-up steps): steps/s and tokens/s, fp32 and bf16, and the
+  **peak device memory**;
+* **host–device synchronisations per training step**, from PyTorch's sync debug mode
+  (``torch.cuda.set_sync_debug_mode``) and from counting reads of device tensors on the host
+  (``.item()``, ``bool()``, ``float()``, ``.tolist()``, ``.cpu()`` …), each listed by the source line
+  that caused it; per step = (count over 2n steps − count over n steps) / n, so set-up is excluded.
+  On a CPU only the host reads are counted (they would be synchronisations on a GPU);
+* **TRL side by side** on the same device: ``SFTTrainer`` and ``RewardTrainer`` with the same model,
+  data, batch size and steps (TRL has no PPO trainer any more);
+* **a SmolLM2-135M-shaped model** (its published shape, random weights: the package does not ship the
+  real model yet) for SFT throughput where the GPU has real work to do (skipped on a CPU).
+
+Each section runs in ``try``/``except``: an error is recorded in the JSON and the run goes on. The
+end of the output is a table; the JSON has every figure.
+
+Run:  python bench/gpu_check.py [--device cuda|cpu] [--out FILE.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import copy
+import dataclasses
+import gc
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+FIRST_STEP_RTOL = 1e-5
+LATER_STEPS_RTOL = 1e-3
+ATOL = 1e-6
+BENCH = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", choices=["cuda", "cpu"], default=None, help="default: cuda when present")
+    ap.add_argument("--out", default="bench-results/gpu_check.json", help="the JSON file to write")
+    ap.add_argument("--steps", type=int, default=6, help="steps compared with the CPU (fp32) and run in bf16")
+    ap.add_argument("--warmup", type=int, default=10, help="steps before the throughput clock starts")
+    ap.add_argument("--timed", type=int, default=60, help="steps timed for throughput")
+    ap.add_argument("--sync-steps", type=int, default=10, help="n of the sync count (runs n and 2n steps)")
+    ap.add_argument("--big", choices=["auto", "yes", "no"], default="auto",
+                    help="the SmolLM2-135M-shaped section (auto: on a GPU only)")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: "
+                    "agreement,bf16,throughput,syncs,trl,big,reference")
+    ap.add_argument("--precisions", default="no,bf16", help="mixed_precision values to run (default: no,bf16)")
+    ap.add_argument("--quick", action="store_true", help="tiny step counts (the test suite's setting)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    # internal: the CPU reference child process
+    ap.add_argument("--reference-out", help=argparse.SUPPRESS)
+    ap.add_argument("--rollout", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.warmup, args.timed, args.sync_steps = 2, 2, 4, 2
+        if args.big == "auto":
+            args.big = "no"
+    args.skip = {s for s in args.skip.split(",") if s}
+    args.precisions = [p for p in args.precisions.split(",") if p]
+    return args
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def quiet() -> None:
+    warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def free(device) -> None:
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_mib(device) -> float | None:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else None
+
+
+def rel_diffs(a: list[float], b: list[float]) -> list[float]:
+    return [abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b)]
+
+
+def agree(device_losses: list[float], cpu_losses: list[float]) -> dict:
+    """Step-by-step comparison of two loss curves with the stated tolerances."""
+    if len(device_losses) != len(cpu_losses) or not cpu_losses:
+        return {"ok": False, "why": f"{len(device_losses)} device losses vs {len(cpu_losses)} CPU losses"}
+    ok = all(abs(x - y) <= ATOL + (FIRST_STEP_RTOL if i == 0 else LATER_STEPS_RTOL) * abs(y)
+             for i, (x, y) in enumerate(zip(device_losses, cpu_losses)))
+    rel = rel_diffs(device_losses, cpu_losses)
+    return {"ok": ok, "first_step_rel": rel[0], "max_rel": max(rel),
+            "max_abs": max(abs(x - y) for x, y in zip(device_losses, cpu_losses)),
+            "device": device_losses, "cpu": cpu_losses}
+
+
+def short_site(filename: str, lineno: int) -> str:
+    p = filename.replace("\\", "/")
+    for marker in ("site-packages/", "/llmcourse/", "/bench/"):
+        if marker in p:
+            head = "" if marker == "site-packages/" else marker.strip("/") + "/"
+            p = head + p.split(marker, 1)[1]
+            break
+    return f"{p}:{lineno}"
+
+
+# --------------------------------------------------------------------------- counting synchronisations
+
+
+HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "cpu", "numpy", "nonzero"}
+
+
+def _host_read_mode(device_type: str, sites: collections.Counter):
+    """A TorchFunctionMode that counts reads of tensor values on the host, by calling source line."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class HostReads(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            hit = name in HOST_READS or (name == "__getitem__" and len(args) > 1 and isinstance(args[1], torch.Tensor)
+                                         and args[1].dtype == torch.bool)
+            if hit and args and isinstance(args[0], torch.Tensor) and args[0].device.type == device_type:
+                f = sys._getframe(1)
+                site = short_site(f.f_code.co_filename, f.f_lineno)
+                if not site.startswith("torch/optim/"):  # Adam's step counter: a CPU tensor on every device
+                    sites[f"{site} {f.f_code.co_name} {name}"] += 1
+            return func(*args, **(kwargs or {}))
+
+    return HostReads()
+
+
+@contextlib.contextmanager
+def count_syncs(device):
+    """Yields ``{"host_reads": Counter, "cuda_syncs": Counter}`` filled when the block ends."""
+    import torch
+
+    out = {"host_reads": collections.Counter(), "cuda_syncs": collections.Counter()}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_host_read_mode(device.type, out["host_reads"]))
+        if device.type == "cuda":
+            rec = stack.enter_context(warnings.catch_warnings(record=True))
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            stack.callback(torch.cuda.set_sync_debug_mode, "default")
+        else:
+            rec = []
+        yield out
+    for w in rec:
+        if "synchroniz" in str(w.message).lower():
+            out["cuda_syncs"][short_site(w.filename, w.lineno)] += 1
+
+
+def per_step_syncs(run, n: int, device) -> dict:
+    """Syncs of one training step: (count over 2n steps − count over n steps) / n, per site."""
+    counts = []
+    for steps in (n, 2 * n):
+        with count_syncs(device) as c:
+            run(steps)
+        counts.append(c)
+    out = {}
+    for kind in ("host_reads", "cuda_syncs"):
+        a, b = counts[0][kind], counts[1][kind]
+        sites = {k: round((b[k] - a.get(k, 0)) / n, 2) for k in b if b[k] != a.get(k, 0)}
+        out[kind] = {"per_step": round((sum(b.values()) - sum(a.values())) / n, 2),
+                     "setup": sum(a.values()) - (sum(b.values()) - sum(a.values())),
+                     "sites_per_step": dict(sorted(sites.items(), key=lambda kv: -kv[1]))}
+    if device.type != "cuda":
+        out["cuda_syncs"] = None
+    return out
+
+
+# --------------------------------------------------------------------------- the trainers
+
+
+class SFTCheck:
+    """``llmcourse.sft.train_sft`` on task-world records (simple template)."""
+
+    name = "sft"
+    unit = "tokens"
+
+    def __init__(self, batch_size: int = 32, n_records: int = 4000, without_mask: bool = False):
+        from llmcourse import models, sft, tasks
+
+        self.tok = models.load_tokenizer()
+        self.batch_size = batch_size
+        self.collate_fn = None
+        if without_mask:
+            # right padding + a causal model: no real token attends to a pad, so the attention mask
+            # changes nothing for the loss; without it transformers needs no mask checks (host reads)
+            self.name = "sft_nomask"
+            pad = self.tok.pad_token_id
+            self.collate_fn = lambda items: {k: v for k, v in sft.pad_collate(items, pad).items() if k != "attention_mask"}
+        records = tasks.instruction_records(n_records, seed=0)
+        self.dataset = sft.SFTDataset(records, self.tok, template="simple", max_length=128)
+        items = self.dataset.items
+        self.tokens_per_example = statistics.mean(len(it["input_ids"]) for it in items)
+        self.targets_per_example = statistics.mean(sum(t != -100 for t in it["labels"][1:]) for it in items)
+        self.records = records
+
+    def model(self):
+        from llmcourse import models
+
+        return models.load_model()
+
+    def run(self, precision: str, steps: int, logging_steps: int, model=None) -> list[dict]:
+        from llmcourse import sft
+
+        cfg = sft.SFTConfig(learning_rate=1e-3, per_device_train_batch_size=self.batch_size, max_steps=steps,
+                            logging_steps=logging_steps, max_length=128, mixed_precision=precision, seed=0,
+                            template="simple", progress=False, warmup_steps=0)
+        return sft.train_sft(model if model is not None else self.model(), self.tok, self.dataset, cfg,
+                             collate_fn=self.collate_fn)
+
+    def losses(self, precision: str, steps: int) -> list[float]:
+        return [h["loss"] for h in self.run(precision, steps, 1) if "loss" in h]
+
+    def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
+        hist = [h for h in self.run(precision, warmup + timed, warmup, model) if "loss" in h]
+        a, b = hist[0], hist[-1]  # rows at the end of the warm-up and of the timed steps (each after a sync)
+        sec, steps = b["seconds"] - a["seconds"], b["step"] - a["step"]
+        ex = steps * self.batch_size
+        return {"steps": steps, "seconds": round(sec, 4), "steps_per_s": steps / sec,
+                "tokens_per_s": ex * self.tokens_per_example / sec,
+                "target_tokens_per_s": (b["target_tokens"] - a["target_tokens"]) / sec}
+
+    def sync_steps(self, n: int) -> int:
+        return n
+
+    def sync_run(self, steps: int) -> None:
+        self.run("no", steps, 10)
+
+
+class RewardCheck:
+    """``llmcourse.reward.train_reward_model`` on task-world pairs (simple template)."""
+
+    name = "reward"
+    unit = "tokens"
+
+    def __init__(self, batch_size: int = 16, n_pairs: int = 3000):
+        from llmcourse import models, reward
+
+        self.tok = models.load_tokenizer()
+        self.batch_size = batch_size
+        self.pairs, _ = reward.task_preference_data(n_pairs, 10, seed=0, template="simple")
+        ds = reward.PreferenceDataset(self.pairs, self.tok, 256)
+        # tokens of both full sequences, as a trainer without prompt sharing (TRL) processes them
+        self.tokens_per_pair = statistics.mean(len(e["chosen_ids"]) + len(e["rejected_ids"]) for e in ds.examples)
+
+    def model(self):
+        from llmcourse import reward
+
+        return reward.load_reward_model(seed=0)
+
+    def run(self, precision: str, steps: int, logging_steps: int, model=None) -> list[dict]:
+        from llmcourse import reward
+
+        cfg = reward.RewardConfig(learning_rate=1e-3, per_device_train_batch_size=self.batch_size, max_steps=steps,
+                                  logging_steps=logging_steps, mixed_precision=precision, seed=0)
+        return reward.train_reward_model(model if model is not None else self.model(), self.tok, self.pairs, cfg,
+                                         progress=False)
+
+    def losses(self, precision: str, steps: int) -> list[float]:
+        return [h["loss"] for h in self.run(precision, steps, 1) if "loss" in h]
+
+    def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
+        hist = [h for h in self.run(precision, warmup + timed, warmup, model) if "loss" in h]
+        a, b = hist[0], hist[-1]
+        sec, steps = b["elapsed"] - a["elapsed"], b["step"] - a["step"]
+        pairs = steps * self.batch_size
+        return {"steps": steps, "seconds": round(sec, 4), "steps_per_s": steps / sec, "pairs_per_s": pairs / sec,
+                "tokens_per_s": pairs * self.tokens_per_pair / sec}
+
+    def sync_steps(self, n: int) -> int:
+        return n
+
+    def sync_run(self, steps: int) -> None:
+        self.run("no", steps, 10)
+
+
+class PPOCheck:
+    """``llmcourse.ppo.train_ppo``: the base model as policy, a fresh reward model (base + new head)."""
+
+    name = "ppo"
+    unit = "response tokens"
+
+    def __init__(self, batch_size: int = 32, response_length: int = 16):
+        from llmcourse import models, tasks
+        from llmcourse.ppo import lab, prompts_from_records
+
+        self.tok = models.load_tokenizer()
+        self.batch_size = batch_size
+        self.response_length = response_length
+        self.prompts = [r["prompt"] for r in prompts_from_records(tasks.instruction_records(512, seed=1), lab.prompt)]
+
+    def config(self, precision: str, steps: int):
+        from llmcourse.ppo import PPOConfig
+
+        return PPOConfig(learning_rate=1e-4, max_steps=steps, batch_size=self.batch_size, num_mini_batches=2,
+                         num_ppo_epochs=2, response_length=self.response_length, mixed_precision=precision,
+                         progress=False, eval_steps=0, seed=0)
+
+    def models(self):
+        from llmcourse import models, reward
+
+        return models.load_model(), reward.load_reward_model(seed=0)
+
+    def run(self, precision: str, steps: int) -> list[dict]:
+        from llmcourse.ppo import train_ppo
+
+        policy, rm = self.models()
+        return train_ppo(policy, self.tok, rm, self.prompts, self.config(precision, steps))
+
+    def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
+        # train_ppo logs no clock: time whole calls of `warmup` and `warmup + timed` iterations and subtract
+        warmup, timed = max(1, warmup // 5), max(2, timed // 5)  # PPO iterations are ~10 optimizer steps each
+        times, hists = [], []
+        for steps in (warmup, warmup + timed):
+            t = time.perf_counter()
+            hists.append(self.run(precision, steps))
+            times.append(time.perf_counter() - t)
+        sec = times[1] - times[0]
+        rows = [h for h in hists[1] if h.get("step", 0) > warmup]
+        tokens = sum(h["response_length"] for h in rows) * self.batch_size
+        return {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec,
+                "episodes_per_s": timed * self.batch_size / sec, "tokens_per_s": tokens / sec,
+                "generate_share": sum(h["time_generate"] for h in rows) / sec}
+
+    def sync_steps(self, n: int) -> int:
+        return max(1, n // 5)  # a PPO iteration is num_ppo_epochs × num_mini_batches optimizer steps
+
+    def sync_run(self, steps: int) -> None:
+        self.run("no", steps)
+
+    # ---- agreement on a fixed rollout (sampling differs between devices, the update must not)
+
+    def make_rollout(self, path: str) -> None:
+        """Collect one rollout on the CPU and save it with its advantages and returns."""
+        import torch
+
+        from llmcourse.ppo import functional as F
+        from llmcourse.ppo import rollout as R
+        from llmcourse import training
+
+        policy, rm = self.models()
+        ref = copy.deepcopy(policy)
+        pv = R.PolicyAndValue(training.disable_dropout(policy), copy.deepcopy(rm)).eval()
+        ro = R.collect_rollout(pv, ref.eval(), rm.eval(), self.tok, self.prompts[:self.batch_size],
+                               response_length=self.response_length, temperature=1.0, seed=0)
+        rewards = F.kl_penalized_rewards(ro.scores, ro.logprobs, ro.ref_logprobs, ro.response_mask, 0.05)
+        adv, ret = F.gae_advantages(rewards, ro.values, ro.response_mask, 1.0, 0.95)
+        tensors = {f.name: getattr(ro, f.name) for f in dataclasses.fields(ro) if isinstance(getattr(ro, f.name), torch.Tensor)}
+        torch.save({"rollout": tensors, "advantages": F.masked_whiten(adv, ro.response_mask), "returns": ret}, path)
+
+    def update_losses(self, precision: str, path: str) -> list[float]:
+        """``ppo_update`` (2 epochs × 2 minibatches) on the saved rollout: policy + vf_coef·value loss per minibatch."""
+        import torch
+
+        from llmcourse import training
+        from llmcourse.ppo import ppo_update
+        from llmcourse.ppo import rollout as R
+
+        saved = torch.load(path)
+        cfg = self.config(precision, 1)
+        policy, rm = self.models()
+        model = R.PolicyAndValue(training.disable_dropout(policy), training.disable_dropout(rm))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+        accelerator = training.make_accelerator(precision)
+        model, optimizer = accelerator.prepare(model, optimizer)
+        dev = accelerator.device
+        batch = R.Rollout(**{k: v.to(dev) for k, v in saved["rollout"].items()})
+        stats = ppo_update(model, optimizer, accelerator, batch, saved["advantages"].to(dev), saved["returns"].to(dev),
+                           cfg, torch.Generator().manual_seed(1))
+        return (stats["policy_loss"] + cfg.vf_coef * stats["value_loss"]).tolist()
+
+
+# --------------------------------------------------------------------------- TRL side by side
+
+
+def trl_throughput(kind: str, check, precision: str, warmup: int, timed: int, device, model=None) -> dict:
+    """TRL's SFTTrainer / RewardTrainer on the same model, data and batch size, timed between the end of
+    the warm-up step and the last step (a device sync at both marks)."""
+    import torch
+    from transformers import TrainerCallback
+
+    sys.path.insert(0, str(BENCH))
+    import bench_reward
+    import bench_sft
+
+    marks: dict[int, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in (warmup, warmup + timed):
+                sync(device)
+                marks[state.global_step] = time.perf_counter()
+
+    ns = argparse.Namespace(lr=1e-3, batch_size=check.batch_size, steps=warmup + timed, max_length=128)
+    out_dir = tempfile.mkdtemp(prefix="gpu-check-trl-")
+    bf16 = precision == "bf16"
+    if kind == "sft":
+        data = bench_sft.trl_dataset(check.tok, check.dataset, "simple")
+        trainer = bench_sft.trl_trainer(model if model is not None else check.model(), check.tok, data, ns, out_dir,
+                                        bf16=bf16)
+        per_example = check.tokens_per_example
+    else:
+        data = bench_reward.trl_dataset(check.tok, check.pairs)
+        trainer = bench_reward.trl_trainer(check.model(), check.tok, data, ns, out_dir, bf16=bf16)
+        per_example = check.tokens_per_pair
+    trainer.add_callback(Clock())
+    with contextlib.redirect_stdout(io.StringIO()):
+        trainer.train()
+    sec = marks[warmup + timed] - marks[warmup]
+    ex = timed * check.batch_size
+    del trainer
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+    return {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec, "tokens_per_s": ex * per_example / sec}
+
+
+# --------------------------------------------------------------------------- the SmolLM2-135M shape
+
+
+def smollm2_shaped_model(tok):
+    """SmolLM2-135M's published shape (30 layers × 576, 9 heads / 3 KV heads, MLP 1536, vocabulary 49152,
+    tied embeddings) with random weights: the real weights are not in the package."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from llmcourse import models
+
+    cfg = models.tiny_config(tok, hidden_size=576, num_layers=30, num_heads=9, intermediate_size=1536,
+                             num_key_value_heads=3, vocab_size=49152, max_position_embeddings=2048)
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(cfg)
+
+
+# --------------------------------------------------------------------------- the CPU reference (child process)
+
+
+def reference(args) -> None:
+    """fp32 losses of the agreement steps on the CPU, written to ``args.reference_out``."""
+    out: dict = {}
+    for check in (SFTCheck(), RewardCheck()):
+        try:
+            out[check.name] = check.losses("no", args.steps)
+        except Exception:
+            out[check.name] = {"error": traceback.format_exc(limit=4)}
+    try:
+        out["ppo"] = PPOCheck().update_losses("no", args.rollout)
+    except Exception:
+        out["ppo"] = {"error": traceback.format_exc(limit=4)}
+    Path(args.reference_out).write_text(json.dumps(out))
+
+
+def start_reference(args, tmp: Path, rollout: str):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": os.environ.get("GPU_CHECK_REF_THREADS", "4")}
+    out = tmp / "reference.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--device", "cpu", "--steps", str(args.steps),
+           "--reference-out", str(out), "--rollout", rollout]
+    log_file = open(tmp / "reference.log", "w")
+    return subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT), out, tmp / "reference.log"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Report:
+    def __init__(self, path: Path):
+        self.path = path
+        self.data: dict = {"sections": {}, "errors": []}
+
+    def section(self, name: str):
+        report = self
+
+        @contextlib.contextmanager
+        def block():
+            t = time.perf_counter()
+            log(f"{name} …")
+            entry = report.data["sections"].setdefault(name, {})
+            try:
+                yield entry
+                entry["ok"] = True
+            except Exception as exc:
+                entry["ok"] = False
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+                report.data["errors"].append({"section": name, "traceback": traceback.format_exc(limit=6)})
+                log(f"{name}: FAILED {type(exc).__name__}: {exc}")
+            entry["seconds"] = round(time.perf_counter() - t, 2)
+            report.save()
+
+        return block()
+
+    def save(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=1, default=str))
+
+
+def environment(device) -> dict:
+    import accelerate
+    import torch
+    import transformers
+
+    env = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "python": platform.python_version(),
+           "torch": torch.__version__, "transformers": transformers.__version__, "accelerate": accelerate.__version__,
+           "device": device.type, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    for name in ("trl", "datasets"):
+        try:
+            env[name] = __import__(name).__version__
+        except Exception as exc:
+            env[name] = f"not available ({type(exc).__name__})"
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(0)
+        env.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), capability=f"{p.major}.{p.minor}",
+                   bf16_supported=torch.cuda.is_bf16_supported(), cuda=torch.version.cuda,
+                   matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    return env
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported: the whole run sees no GPU
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    quiet()
+    if args.reference_out:
+        reference(args)
+        return 0
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: no CUDA device is visible", file=sys.stderr)
+        return 2
+    big = args.big == "yes" or (args.big == "auto" and device.type == "cuda")
+    report = Report(Path(args.out))
+    R = report.data
+    t_start = time.perf_counter()
+    with report.section("environment") as e:
+        e.update(environment(device))
+        e["settings"] = {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(args).items()}
+        e["tolerance"] = {"first_step_rtol": FIRST_STEP_RTOL, "later_steps_rtol": LATER_STEPS_RTOL, "atol": ATOL}
+        log(f"device {device}: {e.get('gpu', platform.processor() or 'CPU')}; torch {e['torch']}, "
+            f"transformers {e['transformers']}, trl {e['trl']}")
+
+    checks = {}
+    with report.section("setup") as e:
+        checks = {"sft": SFTCheck(), "reward": RewardCheck(), "ppo": PPOCheck(),
+                  "sft_nomask": SFTCheck(without_mask=True)}
+        e["sft"] = {"batch_size": checks["sft"].batch_size, "tokens_per_example": checks["sft"].tokens_per_example,
+                    "target_tokens_per_example": checks["sft"].targets_per_example}
+        e["reward"] = {"batch_size": checks["reward"].batch_size, "tokens_per_pair": checks["reward"].tokens_per_pair}
+        e["ppo"] = {"batch_size": checks["ppo"].batch_size, "response_length": checks["ppo"].response_length,
+                    "mini_batches": 2, "ppo_epochs": 2}
+
+    tmp = Path(tempfile.mkdtemp(prefix="gpu-check-"))
+    rollout = str(tmp / "rollout.pt")
+    ref = None
+    if "reference" not in args.skip and checks:
+        with report.section("reference_start"):
+            checks["ppo"].make_rollout(rollout)
+            ref = start_reference(args, tmp, rollout)
+
+    # ---- fp32 and bf16 losses on the device
+    dev_losses: dict[str, dict[str, list[float]]] = {}
+    for name, check in checks.items():
+        if name not in ("sft", "reward", "ppo"):
+            continue
+        for precision in args.precisions:
+            if ("agreement" if precision == "no" else "bf16") in args.skip:
+                continue
+            with report.section(f"losses_{name}_{'fp32' if precision == 'no' else 'bf16'}") as e:
+                free(device)
+                if name == "ppo":
+                    if not Path(rollout).exists():
+                        checks["ppo"].make_rollout(rollout)
+                    losses = check.update_losses(precision, rollout)
+                else:
+                    losses = check.losses(precision, args.steps)
+                dev_losses.setdefault(name, {})[precision] = losses
+                e["losses"] = losses
+                e["peak_mib"] = peak_mib(device)
+        if "no" in dev_losses.get(name, {}) and "bf16" in dev_losses.get(name, {}):
+            b16, f32 = dev_losses[name]["bf16"], dev_losses[name]["no"]
+            R["sections"][f"losses_{name}_bf16"].update(max_rel_vs_fp32=max(rel_diffs(b16, f32)),
+                                                        max_abs_vs_fp32=max(abs(x - y) for x, y in zip(b16, f32)))
+    report.save()
+
+    # ---- throughput and peak memory
+    if "throughput" not in args.skip:
+        for name, check in checks.items():
+            for precision in args.precisions:
+                with report.section(f"throughput_{name}_{'fp32' if precision == 'no' else 'bf16'}") as e:
+                    free(device)
+                    e.update(check.throughput(precision, args.warmup, args.timed))
+                    e["peak_mib"] = peak_mib(device)
+
+    # ---- synchronisations per step
+    if "syncs" not in args.skip:
+        for name, check in checks.items():
+            with report.section(f"syncs_{name}") as e:
+                n = check.sync_steps(args.sync_steps)
+                e["n"] = n
+                e.update(per_step_syncs(check.sync_run, n, device))
+
+    # ---- TRL side by side
+    if "trl" not in args.skip:
+        try:
+            import trl  # noqa: F401
+
+            have_trl = True
+        except Exception as exc:
+            R["sections"]["trl"] = {"ok": True, "skipped": f"TRL not importable: {type(exc).__name__}: {exc}"}
+            have_trl = False
+        if have_trl:
+            for name in ("sft", "reward"):
+                if name not in checks:
+                    continue
+                for precision in args.precisions:
+                    with report.section(f"trl_{name}_{'fp32' if precision == 'no' else 'bf16'}") as e:
+                        free(device)
+                        e.update(trl_throughput(name, checks[name], precision, args.warmup, args.timed, device))
+                        e["peak_mib"] = peak_mib(device)
+
+    # ---- SmolLM2-135M shape (random weights)
+    if big and "big" not in args.skip and "sft" in checks:
+        big_sft = SFTCheck(batch_size=128)
+        for precision in args.precisions:
+            tag = "fp32" if precision == "no" else "bf16"
+            with report.section(f"big_sft_{tag}") as e:
+                free(device)
+                model = smollm2_shaped_model(big_sft.tok)
+                e["parameters"] = sum(p.numel() for p in model.parameters())
+                e["batch_size"] = big_sft.batch_size
+                e.update(big_sft.throughput(precision, 5, 30, model=model))
+                e["peak_mib"] = peak_mib(device)
+                del model
+            if "trl" not in args.skip and R["sections"].get("trl", {}).get("skipped") is None:
+                with report.section(f"big_trl_sft_{tag}") as e:
+                    free(device)
+                    model = smollm2_shaped_model(big_sft.tok)
+                    e.update(trl_throughput("sft", big_sft, precision, 5, 30, device, model=model))
+                    e["peak_mib"] = peak_mib(device)
+                    del model
+
+    # ---- the CPU reference: compare
+    if ref is not None:
+        proc, ref_out, ref_log = ref
+        with report.section("agreement") as e:
+            rc = proc.wait(timeout=600)
+            if rc != 0 or not ref_out.exists():
+                raise RuntimeError(f"CPU reference exited {rc}: {ref_log.read_text()[-2000:]}")
+            cpu = json.loads(ref_out.read_text())
+            for name, losses in cpu.items():
+                if isinstance(losses, dict):
+                    e[name] = {"ok": False, "why": "CPU reference failed", "error": losses["error"]}
+                elif "no" not in dev_losses.get(name, {}):
+                    e[name] = {"ok": False, "why": "no device losses"}
+                else:
+                    e[name] = agree(dev_losses[name]["no"], losses)
+            bad = [k for k, v in e.items() if isinstance(v, dict) and not v.get("ok")]
+            if bad:
+                raise AssertionError(f"fp32 device losses disagree with the CPU for {bad}")
+
+    R["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    report.save()
+    print_table(R)
+    log(f"wrote {args.out} ({R['total_seconds']} s)")
+    return 0 if not R["errors"] else 1
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def fmt(x, digits=3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        if x == 0:
+            return "0"
+        if abs(x) >= 1000:
+            return f"{x:,.0f}"
+        if abs(x) < 1e-2:
+            return f"{x:.1e}"
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def print_table(R: dict) -> None:
+    S = R["sections"]
+    env = S.get("environment", {})
+    print()
+    print(f"== gpu_check {env.get('date_utc', '')} UTC — {env.get('gpu', 'CPU')} — torch {env.get('torch')}, "
+          f"transformers {env.get('transformers')}, trl {env.get('trl')}")
+    agreement = S.get("agreement", {})
+    print("\nfp32 losses, device vs CPU (same weights, same batches); tolerance: relative "
+          f"{FIRST_STEP_RTOL:g} on step 1, {LATER_STEPS_RTOL:g} after, + {ATOL:g} absolute")
+    print(f"{'trainer':<8} {'steps':>5} {'step-1 rel':>11} {'max rel':>9} {'max abs':>9}  ok   bf16 vs fp32: max rel, max abs")
+    for name in ("sft", "reward", "ppo", "dpo", "grpo"):
+        a, b16 = agreement.get(name), S.get(f"losses_{name}_bf16", {})
+        if a is None and not b16:
+            continue
+        a = a or {}
+        print(f"{name:<8} {len(a.get('device', [])):>5} {fmt(a.get('first_step_rel')):>11} {fmt(a.get('max_rel')):>9} "
+              f"{fmt(a.get('max_abs')):>9}  {('yes' if a.get('ok') else 'NO') if a else '—':<4} "
+              f"{fmt(b16.get('max_rel_vs_fp32'))}, {fmt(b16.get('max_abs_vs_fp32'))}")
+    print("\nthroughput (steady state) and peak device memory")
+    print(f"{'trainer':<14} {'prec':<5} {'steps/s':>8} {'tokens/s':>10} {'peak MiB':>9}  {'syncs/step':>10} "
+          f"{'host reads/step':>15}")
+    for key, v in S.items():
+        if not key.startswith(("throughput_", "trl_", "big_")) or "steps_per_s" not in v:
+            continue
+        parts = key.split("_")
+        name, prec = "_".join(parts[:-1]).replace("throughput_", ""), parts[-1]
+        sy = S.get(f"syncs_{name}", {}) if key.startswith("throughput_") and prec == "fp32" else {}
+        cs = (sy.get("cuda_syncs") or {}).get("per_step")
+        hr = (sy.get("host_reads") or {}).get("per_step")
+        print(f"{name:<14} {prec:<5} {fmt(v['steps_per_s']):>8} {fmt(v['tokens_per_s']):>10} {fmt(v.get('peak_mib')):>9}  "
+              f"{fmt(cs):>10} {fmt(hr):>15}")
+    for name in ("sft", "reward"):
+        for prec in ("fp32", "bf16"):
+            ours, theirs = S.get(f"throughput_{name}_{prec}", {}), S.get(f"trl_{name}_{prec}", {})
+            if "tokens_per_s" in ours and "tokens_per_s" in theirs:
+                print(f"ours / TRL, {name} {prec}: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}×")
+    for prec in ("fp32", "bf16"):
+        ours, theirs = S.get(f"big_sft_{prec}", {}), S.get(f"big_trl_sft_{prec}", {})
+        if "tokens_per_s" in ours and "tokens_per_s" in theirs:
+            print(f"ours / TRL, SmolLM2-135M shape SFT {prec}: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}×")
+    for key, v in S.items():
+        if key.startswith("syncs_") and v.get("ok"):
+            kind = "cuda_syncs" if v.get("cuda_syncs") else "host_reads"
+            sites = v[kind]["sites_per_step"]
+            print(f"{key} ({kind}, per step): " + ("; ".join(f"{s} ×{n:g}" for s, n in list(sites.items())[:8]) or "none"))
+    if R["errors"]:
+        print("\nERRORS:")
+        for err in R["errors"]:
+            print(f"-- {err['section']}\n{err['traceback']}")
+    print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
