@@ -423,6 +423,95 @@ class PPOCheck:
         return (stats["policy_loss"] + cfg.vf_coef * stats["value_loss"]).tolist()
 
 
+class GRPOCheck:
+    """``llmcourse.grpo.train_grpo``: the GRPO lab's start (the PPO lab's SFT model), its prompts, the
+    exact-match reward (the base model answers nothing right: every group would have zero advantage)."""
+
+    name = "grpo"
+    unit = "completion tokens"
+
+    def __init__(self, batch_size: int = 64, num_generations: int = 8, completion_length: int = 16):
+        from llmcourse import models
+        from llmcourse.grpo import lab
+
+        self.tok = models.load_tokenizer()
+        self.batch_size, self.num_generations, self.completion_length = batch_size, num_generations, completion_length
+        self.rows, _ = lab.grpo_rows(1000, 10)
+
+    def model(self):
+        from llmcourse.grpo import lab
+
+        return lab.load_sft_model()
+
+    def config(self, precision: str, steps: int, **changes):
+        from llmcourse.grpo import GRPOConfig
+
+        kw = dict(learning_rate=1e-4, max_steps=steps, num_generations=self.num_generations,
+                  generation_batch_size=self.batch_size, per_device_train_batch_size=self.batch_size,
+                  max_completion_length=self.completion_length, loss_type="dapo", mixed_precision=precision,
+                  progress=False, eval_steps=0, seed=0)
+        return GRPOConfig(**{**kw, **changes})
+
+    def run(self, precision: str, steps: int) -> list[dict]:
+        from llmcourse.grpo import train_grpo
+
+        return train_grpo(self.model(), self.tok, self.rows, self.config(precision, steps))
+
+    def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
+        warmup, timed = max(1, warmup // 2), max(2, timed // 2)
+        times, hists = [], []
+        for steps in (warmup, warmup + timed):
+            t = time.perf_counter()
+            hists.append(self.run(precision, steps))
+            times.append(time.perf_counter() - t)
+        sec = times[1] - times[0]
+        rows = [h for h in hists[1] if h.get("step", 0) > warmup]
+        tokens = sum(h["completion_length"] for h in rows) * self.batch_size
+        return {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec,
+                "completions_per_s": timed * self.batch_size / sec, "tokens_per_s": tokens / sec,
+                "generate_share": sum(h["time_generate"] for h in rows) / sec}
+
+    def sync_steps(self, n: int) -> int:
+        return max(1, n // 2)
+
+    def sync_run(self, steps: int) -> None:
+        self.run("no", steps)
+
+    # ---- agreement on a fixed generated batch (off-policy, with the KL term: every path of the update)
+
+    def update_config(self, precision: str):
+        return self.config(precision, 1, generation_batch_size=32, per_device_train_batch_size=8,
+                           steps_per_generation=2, num_iterations=2, beta=0.04)
+
+    def make_rollout(self, path: str) -> None:
+        import torch
+
+        from llmcourse.grpo import generate_batch
+
+        cfg = self.update_config("no")
+        policy = self.model()
+        batch = generate_batch(policy, self.tok, self.rows[:cfg.generation_batch_size // cfg.num_generations], cfg,
+                               seed=0, ref_model=copy.deepcopy(policy))
+        torch.save({f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)
+                    if isinstance(getattr(batch, f.name), torch.Tensor)}, path)
+
+    def update_losses(self, precision: str, path: str) -> list[float]:
+        """``grpo_update`` (2 passes × 2 optimizer steps of 2 micro-batches) on the saved batch: the loss per step."""
+        import torch
+
+        from llmcourse import training
+        from llmcourse.grpo.trainer import GRPOBatch, grpo_update
+
+        saved = torch.load(path)
+        cfg = self.update_config(precision)
+        policy = training.disable_dropout(self.model())
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+        accelerator = training.make_accelerator(precision)
+        policy, optimizer = accelerator.prepare(policy, optimizer)
+        batch = GRPOBatch(**{k: v.to(accelerator.device) for k, v in saved.items()})
+        return grpo_update(policy, optimizer, accelerator, batch, cfg)["loss"].tolist()
+
+
 # --------------------------------------------------------------------------- TRL side by side
 
 
@@ -452,18 +541,42 @@ def trl_throughput(kind: str, check, precision: str, warmup: int, timed: int, de
         trainer = bench_sft.trl_trainer(model if model is not None else check.model(), check.tok, data, ns, out_dir,
                                         bf16=bf16)
         per_example = check.tokens_per_example
-    else:
+    elif kind == "reward":
         data = bench_reward.trl_dataset(check.tok, check.pairs)
         trainer = bench_reward.trl_trainer(check.model(), check.tok, data, ns, out_dir, bf16=bf16)
         per_example = check.tokens_per_pair
+    else:  # GRPO: the settings of GRPOCheck.config (TRL names), one optimizer step per generated batch
+        from datasets import Dataset
+        from trl import GRPOConfig, GRPOTrainer
+
+        from llmcourse.grpo import exact_match_reward
+
+        cfg = GRPOConfig(output_dir=out_dir, report_to="none", use_cpu=device.type == "cpu", bf16=bf16,
+                         save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0, learning_rate=1e-4,
+                         max_steps=warmup + timed, per_device_train_batch_size=check.batch_size,
+                         num_generations=check.num_generations, max_completion_length=check.completion_length,
+                         loss_type="dapo", beta=0.0, temperature=1.0, top_k=0, top_p=1.0,
+                         lr_scheduler_type="constant", warmup_steps=0)
+        data = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in check.rows])
+        trainer = GRPOTrainer(model=check.model(), reward_funcs=[exact_match_reward], args=cfg,
+                              train_dataset=data, processing_class=check.tok)
+        per_example = None
     trainer.add_callback(Clock())
     with contextlib.redirect_stdout(io.StringIO()):
         trainer.train()
     sec = marks[warmup + timed] - marks[warmup]
     ex = timed * check.batch_size
+    out = {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec}
+    if per_example is not None:
+        out["tokens_per_s"] = ex * per_example / sec
+    else:  # completion tokens from TRL's own log of the timed steps
+        lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
+        out["completions_per_s"] = ex / sec
+        if lengths:
+            out["tokens_per_s"] = statistics.mean(lengths[warmup:] or lengths) * ex / sec
     del trainer
     torch.cuda.empty_cache() if device.type == "cuda" else None
-    return {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec, "tokens_per_s": ex * per_example / sec}
+    return out
 
 
 # --------------------------------------------------------------------------- the SmolLM2-135M shape
@@ -494,10 +607,13 @@ def reference(args) -> None:
             out[check.name] = check.losses("no", args.steps)
         except Exception:
             out[check.name] = {"error": traceback.format_exc(limit=4)}
-    try:
-        out["ppo"] = PPOCheck().update_losses("no", args.rollout)
-    except Exception:
-        out["ppo"] = {"error": traceback.format_exc(limit=4)}
+    for name, make in (("ppo", PPOCheck), ("grpo", GRPOCheck)):
+        if not Path(f"{args.rollout}.{name}").exists():
+            continue
+        try:
+            out[name] = make().update_losses("no", f"{args.rollout}.{name}")
+        except Exception:
+            out[name] = {"error": traceback.format_exc(limit=4)}
     Path(args.reference_out).write_text(json.dumps(out))
 
 
@@ -542,6 +658,12 @@ class Report:
     def save(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.data, indent=1, default=str))
+
+
+def have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def environment(device) -> dict:
@@ -594,36 +716,48 @@ def main(argv=None) -> int:
 
     checks = {}
     with report.section("setup") as e:
-        checks = {"sft": SFTCheck(), "reward": RewardCheck(), "ppo": PPOCheck(),
-                  "sft_nomask": SFTCheck(without_mask=True)}
+        checks = {"sft": SFTCheck(), "reward": RewardCheck(), "ppo": PPOCheck()}
+        if have("llmcourse.grpo"):
+            checks["grpo"] = GRPOCheck()
+        if have("llmcourse.dpo"):
+            e["dpo"] = "llmcourse.dpo exists but this script has no DPO check yet"
+        if device.type == "cuda":  # an experiment: right-padded SFT batches without the attention mask
+            checks["sft_nomask"] = SFTCheck(without_mask=True)
         e["sft"] = {"batch_size": checks["sft"].batch_size, "tokens_per_example": checks["sft"].tokens_per_example,
                     "target_tokens_per_example": checks["sft"].targets_per_example}
         e["reward"] = {"batch_size": checks["reward"].batch_size, "tokens_per_pair": checks["reward"].tokens_per_pair}
         e["ppo"] = {"batch_size": checks["ppo"].batch_size, "response_length": checks["ppo"].response_length,
                     "mini_batches": 2, "ppo_epochs": 2}
+        if "grpo" in checks:
+            g = checks["grpo"]
+            e["grpo"] = {"completions_per_step": g.batch_size, "num_generations": g.num_generations,
+                         "completion_length": g.completion_length}
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     rollout = str(tmp / "rollout.pt")
     ref = None
     if "reference" not in args.skip and checks:
         with report.section("reference_start"):
-            checks["ppo"].make_rollout(rollout)
+            for name in ("ppo", "grpo"):
+                if name in checks:
+                    checks[name].make_rollout(f"{rollout}.{name}")
             ref = start_reference(args, tmp, rollout)
 
     # ---- fp32 and bf16 losses on the device
     dev_losses: dict[str, dict[str, list[float]]] = {}
     for name, check in checks.items():
-        if name not in ("sft", "reward", "ppo"):
+        if name not in ("sft", "reward", "ppo", "grpo"):
             continue
         for precision in args.precisions:
             if ("agreement" if precision == "no" else "bf16") in args.skip:
                 continue
             with report.section(f"losses_{name}_{'fp32' if precision == 'no' else 'bf16'}") as e:
                 free(device)
-                if name == "ppo":
-                    if not Path(rollout).exists():
-                        checks["ppo"].make_rollout(rollout)
-                    losses = check.update_losses(precision, rollout)
+                if name in ("ppo", "grpo"):
+                    path = f"{rollout}.{name}"
+                    if not Path(path).exists():
+                        check.make_rollout(path)
+                    losses = check.update_losses(precision, path)
                 else:
                     losses = check.losses(precision, args.steps)
                 dev_losses.setdefault(name, {})[precision] = losses
@@ -662,7 +796,7 @@ def main(argv=None) -> int:
             R["sections"]["trl"] = {"ok": True, "skipped": f"TRL not importable: {type(exc).__name__}: {exc}"}
             have_trl = False
         if have_trl:
-            for name in ("sft", "reward"):
+            for name in ("sft", "reward", "grpo"):
                 if name not in checks:
                     continue
                 for precision in args.precisions:
@@ -766,7 +900,7 @@ def print_table(R: dict) -> None:
         hr = (sy.get("host_reads") or {}).get("per_step")
         print(f"{name:<14} {prec:<5} {fmt(v['steps_per_s']):>8} {fmt(v['tokens_per_s']):>10} {fmt(v.get('peak_mib')):>9}  "
               f"{fmt(cs):>10} {fmt(hr):>15}")
-    for name in ("sft", "reward"):
+    for name in ("sft", "reward", "grpo"):
         for prec in ("fp32", "bf16"):
             ours, theirs = S.get(f"throughput_{name}_{prec}", {}), S.get(f"trl_{name}_{prec}", {})
             if "tokens_per_s" in ours and "tokens_per_s" in theirs:

@@ -51,6 +51,26 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     return Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
 
 
+def read_metrics(accelerator, mean: dict[str, torch.Tensor], max: dict[str, torch.Tensor] | None = None,
+                 min: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+    """Means (and maxima, minima) of device tensors over every process, read back in one transfer.
+
+    Reading each metric alone (``.item()``) makes the host wait for the device once per metric; a
+    training step that logs a dozen of them would stall a dozen times. Every process must hold the
+    same number of elements of each tensor: the mean of the processes' means is then the mean over all.
+    Returns ``{name: float}`` in the order mean, max, min.
+    """
+    groups = [(mean, torch.mean), (max or {}, torch.amax), (min or {}, torch.amin)]
+    row = torch.stack([v.detach().float().reshape(-1).mean() if op is torch.mean else op(v.detach().float())
+                       for d, op in groups for v in d.values()])
+    table = accelerator.gather(row[None])  # (processes, metrics)
+    out, k = [], 0
+    for d, op in groups:
+        out.append(op(table[:, k:k + len(d)], dim=0))
+        k += len(d)
+    return dict(zip([name for d, _ in groups for name in d], torch.cat(out).tolist()))
+
+
 def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float = 0.1) -> float:
     r"""Learning-rate multiplier: linear warm-up to 1, then cosine decay to ``min_ratio``.
 

@@ -394,9 +394,6 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
         return evaluate(unwrapped, tokenizer, eval_rows, max_completion_length=config.max_completion_length,
                         accelerator=accelerator)
 
-    def mean_all(x: torch.Tensor) -> float:
-        return accelerator.gather(x.detach().float().reshape(-1)).mean().item()
-
     history: list[dict] = [{"step": 0, "seconds": 0.0, **run_eval()}]
     bar = training.progress(range(1, config.max_steps + 1), desc="GRPO", accelerator=accelerator,
                             enabled=config.progress)
@@ -414,20 +411,23 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
         last = step == config.max_steps or (config.max_seconds is not None and seconds >= config.max_seconds)
 
         if step % config.logging_steps == 0 or last:
-            lengths = accelerator.gather(batch.completion_mask.sum(-1).float())
+            lengths = batch.completion_mask.sum(-1).float()
             groups = batch.rewards.view(-1, config.num_generations)
+            means = {
+                "reward": batch.rewards,
+                "reward_std": groups.std(dim=1),
+                **{f"reward/{n}": batch.rewards_per_func[:, k] for k, n in enumerate(names)},
+                "frac_zero_std": G.zero_variance_groups(batch.rewards, config.num_generations).float(),
+                **{k: v for k, v in stats.items() if k != "first_ratio_dev" and (k != "kl" or config.beta)},
+                "completion_length": lengths,
+            }
+            m = training.read_metrics(accelerator, {**means, "eos_rate": batch.has_eos},  # one read per step
+                                      max={"completion_length_max": lengths, "first_ratio_dev": stats["first_ratio_dev"]},
+                                      min={"completion_length_min": lengths})
             entry = {
                 "step": step,
-                "reward": mean_all(batch.rewards),
-                "reward_std": mean_all(groups.std(dim=1)),
-                **{f"reward/{n}": mean_all(batch.rewards_per_func[:, k]) for k, n in enumerate(names)},
-                "frac_zero_std": mean_all(G.zero_variance_groups(batch.rewards, config.num_generations).float()),
-                **{k: mean_all(v) for k, v in stats.items() if k != "first_ratio_dev" and (k != "kl" or config.beta)},
-                "completion_length": lengths.mean().item(),
-                "completion_length_min": lengths.min().item(),
-                "completion_length_max": lengths.max().item(),
-                "eos_rate": mean_all(batch.has_eos),
-                "first_ratio_dev": accelerator.gather(stats["first_ratio_dev"].reshape(1)).max().item(),
+                **{k: m[k] for k in means},
+                **{k: m[k] for k in ("completion_length_min", "completion_length_max", "eos_rate", "first_ratio_dev")},
                 "time_generate": t1 - t0,
                 "time_update": t2 - t1,
                 "seconds": seconds,

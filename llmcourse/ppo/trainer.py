@@ -369,16 +369,6 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
                         reward_tokenizer=reward_tokenizer, temperature=config.temperature, seed=config.seed,
                         accelerator=accelerator)
 
-    def read(means: dict[str, torch.Tensor], maxima: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Means and maxima over every process, read back in one transfer (each value read alone would
-        stall the host once per metric). Every process holds the same number of rows, so the mean of
-        the processes' means is the mean over all rows."""
-        row = torch.stack([v.detach().float().mean() for v in means.values()]
-                          + [v.detach().float().max() for v in maxima.values()])
-        table = accelerator.gather(row[None])  # (processes, metrics)
-        values = torch.cat([table[:, :len(means)].mean(0), table[:, len(means):].amax(0)]).tolist()
-        return dict(zip([*means, *maxima], values))
-
     history: list[dict] = [{"step": 0, "episodes": 0, "kl_coef": kl_ctl.value, **run_eval()}]
     bar = training.progress(range(1, config.max_steps + 1), desc="PPO", accelerator=accelerator,
                             enabled=config.progress)
@@ -430,7 +420,7 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
                 **{k: v for k, v in stats.items() if k != "first_ratio_dev"},
             })
             maxima["first_ratio_dev"] = stats["first_ratio_dev"]
-        metrics = read(means, maxima)
+        metrics = training.read_metrics(accelerator, means, maxima)  # one read per step
         kl_ctl.update(metrics["kl"], B * world)
 
         if logging:
