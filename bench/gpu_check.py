@@ -62,21 +62,24 @@ def parse_args(argv=None):
     ap.add_argument("--out", default="bench-results/gpu_check.json", help="the JSON file to write")
     ap.add_argument("--steps", type=int, default=6, help="steps compared with the CPU (fp32) and run in bf16")
     ap.add_argument("--warmup", type=int, default=10, help="steps before the throughput clock starts")
-    ap.add_argument("--timed", type=int, default=60, help="steps timed for throughput")
+    ap.add_argument("--timed", type=int, default=200, help="SFT / reward steps timed for throughput "
+                    "(PPO: a twentieth as many iterations, GRPO a tenth as many steps)")
     ap.add_argument("--sync-steps", type=int, default=10, help="n of the sync count (runs n and 2n steps)")
     ap.add_argument("--big", choices=["auto", "yes", "no"], default="auto",
                     help="the SmolLM2-135M-shaped section (auto: on a GPU only)")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: "
-                    "agreement,bf16,throughput,syncs,trl,big,reference")
+                    "agreement,bf16,throughput,syncs,trl,big,profile,reference")
     ap.add_argument("--precisions", default="no,bf16", help="mixed_precision values to run (default: no,bf16)")
     ap.add_argument("--quick", action="store_true", help="tiny step counts (the test suite's setting)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    ap.add_argument("--render", metavar="JSON", help="print the Markdown tables of an earlier run's JSON and exit")
+    ap.add_argument("--before", metavar="JSON", help="with --render: a run of the code before a change (syncs, speed)")
     # internal: the CPU reference child process
     ap.add_argument("--reference-out", help=argparse.SUPPRESS)
     ap.add_argument("--rollout", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps, args.warmup, args.timed, args.sync_steps = 2, 2, 4, 2
+        args.steps, args.warmup, args.timed, args.sync_steps = 2, 1, 6, 1
         if args.big == "auto":
             args.big = "no"
     args.skip = {s for s in args.skip.split(",") if s}
@@ -159,22 +162,31 @@ def short_site(filename: str, lineno: int) -> str:
 HOST_READS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "cpu", "numpy", "nonzero"}
 
 
-def _host_read_mode(device_type: str, sites: collections.Counter):
-    """A TorchFunctionMode that counts reads of tensor values on the host, by calling source line."""
+def _host_read_mode(device_type: str, sites: collections.Counter, syncs: collections.Counter):
+    """A TorchFunctionMode that counts, by calling source line, reads of tensor values on the host and
+    (on CUDA, sync debug mode on) the synchronisations each torch call caused."""
     import torch
     from torch.overrides import TorchFunctionMode
 
     class HostReads(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
+            f = sys._getframe(1)
             hit = name in HOST_READS or (name == "__getitem__" and len(args) > 1 and isinstance(args[1], torch.Tensor)
                                          and args[1].dtype == torch.bool)
             if hit and args and isinstance(args[0], torch.Tensor) and args[0].device.type == device_type:
-                f = sys._getframe(1)
                 site = short_site(f.f_code.co_filename, f.f_lineno)
                 if not site.startswith("torch/optim/"):  # Adam's step counter: a CPU tensor on every device
                     sites[f"{site} {f.f_code.co_name} {name}"] += 1
-            return func(*args, **(kwargs or {}))
+            if device_type != "cuda":
+                return func(*args, **(kwargs or {}))
+            with warnings.catch_warnings(record=True) as rec:  # the sync warnings of this call, by its caller
+                warnings.simplefilter("always")
+                out = func(*args, **(kwargs or {}))
+            n = sum("synchroniz" in str(w.message).lower() for w in rec)
+            if n:
+                syncs[f"{short_site(f.f_code.co_filename, f.f_lineno)} {f.f_code.co_name} {name}"] += n
+            return out
 
     return HostReads()
 
@@ -186,7 +198,6 @@ def count_syncs(device):
 
     out = {"host_reads": collections.Counter(), "cuda_syncs": collections.Counter()}
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_host_read_mode(device.type, out["host_reads"]))
         if device.type == "cuda":
             rec = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always")
@@ -194,10 +205,11 @@ def count_syncs(device):
             stack.callback(torch.cuda.set_sync_debug_mode, "default")
         else:
             rec = []
+        stack.enter_context(_host_read_mode(device.type, out["host_reads"], out["cuda_syncs"]))
         yield out
-    for w in rec:
+    for w in rec:  # synchronisations outside any torch call the mode saw (e.g. in a C++ backward)
         if "synchroniz" in str(w.message).lower():
-            out["cuda_syncs"][short_site(w.filename, w.lineno)] += 1
+            out["cuda_syncs"]["(outside a Python-level torch call)"] += 1
 
 
 def per_step_syncs(run, n: int, device) -> dict:
@@ -327,6 +339,39 @@ class RewardCheck:
         self.run("no", steps, 10)
 
 
+class DPOCheck:
+    """``llmcourse.dpo.train_dpo`` from the base model on the task-world pairs (prompts rendered already)."""
+
+    name = "dpo"
+    unit = "tokens"
+
+    def __init__(self, batch_size: int = 16, n_pairs: int = 3000):
+        from llmcourse import models, reward
+
+        self.tok = models.load_tokenizer()
+        self.batch_size = batch_size
+        self.pairs, _ = reward.task_preference_data(n_pairs, 10, seed=0, template="simple")
+        ds = reward.PreferenceDataset(self.pairs, self.tok, 256)
+        self.tokens_per_pair = statistics.mean(len(e["chosen_ids"]) + len(e["rejected_ids"]) for e in ds.examples)
+
+    def model(self):
+        from llmcourse import models
+
+        return models.load_model()
+
+    def run(self, precision: str, steps: int, logging_steps: int, model=None) -> list[dict]:
+        from llmcourse.dpo import DPOConfig, train_dpo
+
+        cfg = DPOConfig(learning_rate=1e-4, per_device_train_batch_size=self.batch_size, max_steps=steps,
+                        logging_steps=logging_steps, mixed_precision=precision, seed=0)
+        return train_dpo(model if model is not None else self.model(), self.tok, self.pairs, cfg, progress=False)
+
+    losses = RewardCheck.losses
+    throughput = RewardCheck.throughput
+    sync_steps = RewardCheck.sync_steps
+    sync_run = RewardCheck.sync_run
+
+
 class PPOCheck:
     """``llmcourse.ppo.train_ppo``: the base model as policy, a fresh reward model (base + new head)."""
 
@@ -362,7 +407,8 @@ class PPOCheck:
 
     def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
         # train_ppo logs no clock: time whole calls of `warmup` and `warmup + timed` iterations and subtract
-        warmup, timed = max(1, warmup // 5), max(2, timed // 5)  # PPO iterations are ~10 optimizer steps each
+        warmup, timed = max(1, warmup // 5), max(2, timed // 20)  # a PPO iteration is 4 optimizer steps + sampling
+        self.run(precision, 1)  # one-time costs (kernels, allocator) out of both timed calls
         times, hists = [], []
         for steps in (warmup, warmup + timed):
             t = time.perf_counter()
@@ -458,14 +504,11 @@ class GRPOCheck:
         return train_grpo(self.model(), self.tok, self.rows, self.config(precision, steps))
 
     def throughput(self, precision: str, warmup: int, timed: int, model=None) -> dict:
-        warmup, timed = max(1, warmup // 2), max(2, timed // 2)
-        times, hists = [], []
-        for steps in (warmup, warmup + timed):
-            t = time.perf_counter()
-            hists.append(self.run(precision, steps))
-            times.append(time.perf_counter() - t)
-        sec = times[1] - times[0]
-        rows = [h for h in hists[1] if h.get("step", 0) > warmup]
+        # train_grpo's history has a training clock ("seconds"; each step ends in a device read)
+        warmup, timed = max(1, warmup // 2), max(2, timed // 10)
+        hist = self.run(precision, warmup + timed)
+        sec = hist[-1]["seconds"] - hist[warmup]["seconds"]
+        rows = [h for h in hist if h.get("step", 0) > warmup]
         tokens = sum(h["completion_length"] for h in rows) * self.batch_size
         return {"steps": timed, "seconds": round(sec, 4), "steps_per_s": timed / sec,
                 "completions_per_s": timed * self.batch_size / sec, "tokens_per_s": tokens / sec,
@@ -596,17 +639,50 @@ def smollm2_shaped_model(tok):
     return AutoModelForCausalLM.from_config(cfg)
 
 
+# --------------------------------------------------------------------------- where the time goes
+
+
+def profile(run, device) -> dict:
+    """``torch.profiler`` over ``run()``: the operators with the most device time and the most host
+    time (self), and the device's busy share of the wall time (kernels summed; the profiler's own
+    overhead inflates the wall time, so the share is a lower bound)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    t = time.perf_counter()
+    with torch_profile(activities=acts) as prof:
+        run()
+        sync(device)
+    wall = time.perf_counter() - t
+    ev = prof.key_averages()
+
+    def dev_self(e):
+        return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0) or 0
+
+    def dev_total(e):
+        return getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0) or 0
+
+    busy = sum(dev_self(e) for e in ev) / 1e6
+    top_dev = sorted(ev, key=dev_total, reverse=True)[:12]
+    top_cpu = sorted(ev, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
+    return {"wall_s": round(wall, 3), "device_busy_s": round(busy, 3), "device_busy_share": round(busy / wall, 3),
+            "top_device_ms": [(e.key, round(dev_total(e) / 1e3, 2), e.count) for e in top_dev],
+            "top_host_self_ms": [(e.key, round(e.self_cpu_time_total / 1e3, 2), e.count) for e in top_cpu]}
+
+
 # --------------------------------------------------------------------------- the CPU reference (child process)
 
 
 def reference(args) -> None:
     """fp32 losses of the agreement steps on the CPU, written to ``args.reference_out``."""
     out: dict = {}
-    for check in (SFTCheck(), RewardCheck()):
+    makers = [SFTCheck, RewardCheck] + ([DPOCheck] if have("llmcourse.dpo") else [])
+    for make in makers:
         try:
-            out[check.name] = check.losses("no", args.steps)
+            out[make.name] = make().losses("no", args.steps)
         except Exception:
-            out[check.name] = {"error": traceback.format_exc(limit=4)}
+            out[make.name] = {"error": traceback.format_exc(limit=4)}
     for name, make in (("ppo", PPOCheck), ("grpo", GRPOCheck)):
         if not Path(f"{args.rollout}.{name}").exists():
             continue
@@ -689,6 +765,10 @@ def environment(device) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render:
+        before = json.loads(Path(args.before).read_text())["sections"] if args.before else {}
+        print_markdown(json.loads(Path(args.render).read_text()), before)
+        return 0
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported: the whole run sees no GPU
     import torch
@@ -720,7 +800,7 @@ def main(argv=None) -> int:
         if have("llmcourse.grpo"):
             checks["grpo"] = GRPOCheck()
         if have("llmcourse.dpo"):
-            e["dpo"] = "llmcourse.dpo exists but this script has no DPO check yet"
+            checks["dpo"] = DPOCheck()
         if device.type == "cuda":  # an experiment: right-padded SFT batches without the attention mask
             checks["sft_nomask"] = SFTCheck(without_mask=True)
         e["sft"] = {"batch_size": checks["sft"].batch_size, "tokens_per_example": checks["sft"].tokens_per_example,
@@ -746,7 +826,7 @@ def main(argv=None) -> int:
     # ---- fp32 and bf16 losses on the device
     dev_losses: dict[str, dict[str, list[float]]] = {}
     for name, check in checks.items():
-        if name not in ("sft", "reward", "ppo", "grpo"):
+        if name not in ("sft", "reward", "dpo", "ppo", "grpo"):
             continue
         for precision in args.precisions:
             if ("agreement" if precision == "no" else "bf16") in args.skip:
@@ -824,6 +904,20 @@ def main(argv=None) -> int:
                     model = smollm2_shaped_model(big_sft.tok)
                     e.update(trl_throughput("sft", big_sft, precision, 5, 30, device, model=model))
                     e["peak_mib"] = peak_mib(device)
+                    del model
+
+    # ---- where the time goes (profiler), on a GPU
+    if device.type == "cuda" and "profile" not in args.skip:
+        for precision in args.precisions:
+            tag = "fp32" if precision == "no" else "bf16"
+            if "reward" in checks:
+                with report.section(f"profile_reward_{tag}") as e:
+                    e.update(profile(lambda: checks["reward"].run(precision, 6, 6), device))
+            if big and "big" not in args.skip:
+                with report.section(f"profile_big_sft_{tag}") as e:
+                    free(device)
+                    model, prof_sft = smollm2_shaped_model(checks["sft"].tok), SFTCheck(batch_size=128, n_records=1000)
+                    e.update(profile(lambda: prof_sft.run(precision, 4, 4, model=model), device))
                     del model
 
     # ---- the CPU reference: compare
@@ -913,12 +1007,52 @@ def print_table(R: dict) -> None:
         if key.startswith("syncs_") and v.get("ok"):
             kind = "cuda_syncs" if v.get("cuda_syncs") else "host_reads"
             sites = v[kind]["sites_per_step"]
-            print(f"{key} ({kind}, per step): " + ("; ".join(f"{s} ×{n:g}" for s, n in list(sites.items())[:8]) or "none"))
+            print(f"{key} ({kind}, per step): " + ("; ".join(f"{s} ×{n:g}" for s, n in list(sites.items())[:10]) or "none"))
+    for key, v in S.items():
+        if key.startswith("profile_") and v.get("ok"):
+            print(f"{key}: device busy {v['device_busy_s']} s of {v['wall_s']} s wall; top device: "
+                  + "; ".join(f"{k} {ms} ms" for k, ms, _ in v["top_device_ms"][:5]) + "; top host (self): "
+                  + "; ".join(f"{k} {ms} ms" for k, ms, _ in v["top_host_self_ms"][:5]))
     if R["errors"]:
         print("\nERRORS:")
         for err in R["errors"]:
             print(f"-- {err['section']}\n{err['traceback']}")
     print()
+
+
+def print_markdown(R: dict, before: dict) -> None:
+    """The figures as Markdown tables (for bench/README.md)."""
+    S = R["sections"]
+    print("| trainer | fp32 device vs CPU: step 1 / max relative diff (steps) | bf16 vs fp32 loss: max abs diff |")
+    print("|---|---|---|")
+    for name in ("sft", "reward", "dpo", "ppo", "grpo"):
+        a = S.get("agreement", {}).get(name)
+        if not a:
+            continue
+        b16 = S.get(f"losses_{name}_bf16", {})
+        print(f"| {name} | {fmt(a.get('first_step_rel'))} / {fmt(a.get('max_rel'))} ({len(a.get('device', []))}) "
+              f"{'ok' if a.get('ok') else 'FAILED'} | {fmt(b16.get('max_abs_vs_fp32'))} |")
+    print()
+    print("| trainer | steps/s fp32 / bf16 | tokens/s fp32 / bf16 | peak MiB fp32 / bf16 | device syncs per step (before the fixes) |")
+    print("|---|---|---|---|---|")
+    for name in ("sft", "reward", "dpo", "ppo", "grpo", "sft_nomask", "trl_sft", "trl_reward", "trl_grpo", "big_sft",
+                 "big_trl_sft"):
+        f32, b16 = S.get(f"throughput_{name}_fp32") or S.get(f"{name}_fp32", {}), \
+            S.get(f"throughput_{name}_bf16") or S.get(f"{name}_bf16", {})
+        if "steps_per_s" not in f32 and "steps_per_s" not in b16:
+            continue
+        sy = (S.get(f"syncs_{name}", {}).get("cuda_syncs") or {}).get("per_step")
+        sy0 = ((before.get(f"syncs_{name}") or {}).get("cuda_syncs") or {}).get("per_step")
+        syncs = "—" if sy is None else f"{fmt(sy)}" + (f" ({fmt(sy0)})" if sy0 is not None else "")
+        print(f"| {name} | {fmt(f32.get('steps_per_s'))} / {fmt(b16.get('steps_per_s'))} | "
+              f"{fmt(f32.get('tokens_per_s'))} / {fmt(b16.get('tokens_per_s'))} | "
+              f"{fmt(f32.get('peak_mib'))} / {fmt(b16.get('peak_mib'))} | {syncs} |")
+    if before:
+        print()
+        for name in ("sft", "reward", "dpo", "ppo", "grpo", "sft_nomask"):
+            a, b = S.get(f"throughput_{name}_fp32", {}), before.get(f"throughput_{name}_fp32", {})
+            if "steps_per_s" in a and "steps_per_s" in b:
+                print(f"- {name} fp32 steps/s before → after the sync fixes: {fmt(b['steps_per_s'])} → {fmt(a['steps_per_s'])}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     joins the gloo process group when told it runs on the CPU; without ``cpu=True`` every process
     would train alone and each would think it is the main one.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.state import AcceleratorState
 
     if not torch.cuda.is_available() and world_info()["world_size"] > 1:
@@ -48,7 +48,10 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
         # Accelerate keeps one precision per process and refuses a second one (fp32 SFT, then a bf16 run
         # in the same notebook); forget it as transformers' Trainer does. The process group is kept.
         AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu)
+    # non_blocking: a blocking host-to-device copy of each batch tensor waits for the device to finish
+    # all queued work (a synchronisation per tensor per step); an asynchronous one is queued in order
+    return Accelerator(mixed_precision=precision, gradient_accumulation_steps=gradient_accumulation_steps, cpu=cpu,
+                       dataloader_config=DataLoaderConfiguration(non_blocking=True))
 
 
 def read_metrics(accelerator, mean: dict[str, torch.Tensor], max: dict[str, torch.Tensor] | None = None,

@@ -28,7 +28,9 @@ def report(tmp_path_factory):
 def test_every_section_runs_and_the_reference_agrees(report):
     S = report["sections"]
     assert not report["errors"]
-    for name in ("sft", "reward", "ppo"):
+    names = [n for n in ("sft", "reward", "dpo", "ppo", "grpo") if f"losses_{n}_fp32" in S]
+    assert {"sft", "reward", "ppo", "grpo"} <= set(names)
+    for name in names:
         a = S["agreement"][name]
         assert a["ok"] and a["max_abs"] == 0.0 and len(a["cpu"]) >= 2
         for prec in ("fp32", "bf16"):
@@ -47,7 +49,8 @@ def test_the_sft_loop_reads_nothing_back_per_step(report):
     assert sites and all(" collate_and_count " in s for s in sites), sites
 
 
-def test_ppo_reads_its_metrics_back_once_per_iteration(report):
-    sites = _llmcourse_sites(report, "ppo")
-    reads = {s: n for s, n in sites.items() if s.startswith("llmcourse/ppo/trainer.py") and " read " in s}
-    assert list(reads.values()) == [1], sites
+@pytest.mark.parametrize("name", ["ppo", "grpo"])
+def test_rl_trainers_read_their_logged_metrics_back_once_per_step(report, name):
+    sites = _llmcourse_sites(report, name)
+    reads = [n for s, n in sites.items() if " read_metrics " in s]
+    assert reads == [1], sites

@@ -77,7 +77,7 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_token_id: int, padding_side
         sl = slice(0, len(s)) if padding_side == "right" else slice(width - len(s), width)
         ids[i, sl] = torch.as_tensor(list(s), dtype=torch.long)
         mask[i, sl] = 1
-    return ids.to(device), mask.to(device)
+    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)  # queued: no device sync
 
 
 def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int, device=None):
