@@ -663,7 +663,7 @@ def profile(run, device) -> dict:
     def dev_total(e):
         return getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0) or 0
 
-    busy = sum(dev_self(e) for e in ev) / 1e6
+    busy = sum(dev_self(e) for e in ev if str(getattr(e, "device_type", "")).endswith("CUDA")) / 1e6  # kernels only
     top_dev = sorted(ev, key=dev_total, reverse=True)[:12]
     top_cpu = sorted(ev, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
     return {"wall_s": round(wall, 3), "device_busy_s": round(busy, 3), "device_busy_share": round(busy / wall, 3),
