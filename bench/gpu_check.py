@@ -912,12 +912,13 @@ def main(argv=None) -> int:
             tag = "fp32" if precision == "no" else "bf16"
             if "reward" in checks:
                 with report.section(f"profile_reward_{tag}") as e:
-                    e.update(profile(lambda: checks["reward"].run(precision, 6, 6), device))
+                    e.update(profile(lambda: checks["reward"].run(precision, 20, 20), device))
             if big and "big" not in args.skip:
                 with report.section(f"profile_big_sft_{tag}") as e:
                     free(device)
                     model, prof_sft = smollm2_shaped_model(checks["sft"].tok), SFTCheck(batch_size=128, n_records=1000)
-                    e.update(profile(lambda: prof_sft.run(precision, 4, 4, model=model), device))
+                    # the model's move to the GPU (prepare) is inside the profile: take enough steps to dwarf it
+                    e.update(profile(lambda: prof_sft.run(precision, 12, 12, model=model), device))
                     del model
 
     # ---- the CPU reference: compare

@@ -257,7 +257,7 @@ def ppo_update(model, optimizer, accelerator, batch: R.Rollout, advantages: torc
     first_ratio_dev = None
     model.train()
     for epoch in range(config.num_ppo_epochs):
-        perm = torch.randperm(B, generator=generator).to(device)
+        perm = torch.randperm(B, generator=generator).to(device, non_blocking=True)  # a blocking copy would sync
         for k in range(config.num_mini_batches):
             idx = perm[k * mb:(k + 1) * mb]
             m = batch.response_mask[idx]
