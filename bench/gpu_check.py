@@ -20,8 +20,9 @@ model, PPO; DPO and GRPO when the package has them):
   On a CPU only the host reads are counted (they would be synchronisations on a GPU);
 * **TRL side by side** on the same device: ``SFTTrainer`` and ``RewardTrainer`` with the same model,
   data, batch size and steps (TRL has no PPO trainer any more);
-* **a SmolLM2-135M-shaped model** (its published shape, random weights: the package does not ship the
-  real model yet) for SFT throughput where the GPU has real work to do (skipped on a CPU).
+* **a SmolLM2-135M-shaped model** (its published shape, random weights: the GPU machine can neither
+  download the registered model nor carry its 98 MB file) for SFT throughput where the GPU has real
+  work to do (skipped on a CPU).
 
 Each section runs in ``try``/``except``: an error is recorded in the JSON and the run goes on. The
 end of the output is a table; the JSON has every figure.
