@@ -169,6 +169,39 @@ lp = sequence_logprobs(logits, batch["labels"])
 print("log π_SFT(chosen):", lp[:2].tolist(), " log π_SFT(rejected):", lp[2:].tolist())
 
 # %% [markdown]
+# **On a real chat model.** The same function on SmolLM2-135M-Instruct (Hugging Face, Apache-2.0; pairs rendered
+# with its ChatML template, `template="chat"`): a pretrained instruct model already gives the correct answer a
+# higher log-prob than a plausible wrong one — DPO's starting margin $\log\pi(y_w) - \log\pi(y_l)$ is positive,
+# but small where the two answers differ in one common word. The model is not part of the course download: the
+# cell skips unless it is already in the model cache (`models.load_model("smollm2-135m-instruct")` builds it once).
+
+# %%
+from llmcourse import pretrained
+
+real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
+if real_dir is None:
+    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
+else:
+    real_tok, real = models.load_tokenizer(real_dir), models.load_model(real_dir)
+    real_pairs = [
+        {"prompt": "What is the capital of France?", "chosen": "The capital of France is Paris.",
+         "rejected": "The capital of France is Berlin."},
+        {"prompt": "What is 2 + 2?", "chosen": "2 + 2 = 4.", "rejected": "2 + 2 = 5."},
+        {"prompt": "Name a primary colour.", "chosen": "Red is a primary colour.", "rejected": "Green is a primary colour."},
+        {"prompt": "How many legs does a spider have?", "chosen": "A spider has eight legs.",
+         "rejected": "A spider has six legs."},
+    ]
+    real_ds = dpo.DPODataset(real_pairs, real_tok, template="chat")
+    real_batch = dpo.DPOCollator(real_tok.pad_token_id)([real_ds[i] for i in range(len(real_ds))])
+    with torch.no_grad():
+        real_logits = real(input_ids=real_batch["input_ids"], attention_mask=real_batch["attention_mask"]).logits
+    real_lp = sequence_logprobs(real_logits, real_batch["labels"])
+    n_real = len(real_pairs)
+    for pair, w, l in zip(real_pairs, real_lp[:n_real].tolist(), real_lp[n_real:].tolist()):
+        print(f"{pair['prompt']:<34} log π(chosen) {w:6.2f}   log π(rejected) {l:6.2f}   margin {w - l:+.2f}")
+    del real, real_logits  # 0.5 GB of weights: not needed below
+
+# %% [markdown]
 # ## 4. Exercise 2 — the DPO loss (3 points)
 #
 # $$\ell_i = -\log\sigma\bigl(\beta\,\Delta_i\bigr),\qquad
