@@ -78,23 +78,29 @@ right (a wrong answer, or a right one with filler), plus ``n_task`` of notebook 
 subtly wrong). Length-biased: ``n_onpolicy + n_task`` of notebook 02's ``bias="length"`` pairs."""
 
 LAB_PPO = dict(
-    learning_rate=1e-4, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
+    learning_rate=5e-5, max_steps=8, batch_size=32, num_mini_batches=2, num_ppo_epochs=4, response_length=10,
     temperature=1.0, kl_coef=0.5, adaptive_kl=True, target_kl=3.0, horizon=64.0, vf_coef=0.1,
     gamma=1.0, lam=0.95, value_head=True, eval_steps=2, seed=0,
 )
 """``PPOConfig`` settings of the lab's main run: PPO from the SFT model against the clean reward model,
-β adapted toward a KL target of 3 nats. Over seeds 0–4 (one thread, ~16 s each): held-out exact match
-0.48 → 0.51–0.59 greedy and 0.24–0.30 → 0.41–0.51 sampled, the RM score up by ≥ 0.25 (greedy) / ≥ 0.6
-(sampled), and the largest mean per-sequence KL of the run 1.25–2.69 nats. β starts at 0.5: from 0.2 the
-controller lowered β so far while the KL was still small that the KL overshot the target on two seeds
-out of four."""
+β adapted toward a KL target of 3 nats. Over seeds 0–5 (base v2; one thread, ~20 s each, busy machine;
+seeds 0–1 gave identical figures with two threads): held-out exact match (100 prompts) 0.68 → 0.69–0.77
+greedy (seed 0: 0.73) and 0.35–0.48 → 0.61–0.70 sampled, the RM score up by ≥ 0.16 (greedy) / ≥ 0.38
+(sampled), the largest mean per-sequence KL of the run 0.47–0.94 nats. The learning rate is 5e-5, not
+1e-4: at 1e-4 the same seeds ended at 0.64–0.75 greedy (seed 0: 0.66, below the SFT model). PPO
+removed the filler tic (9 of seed 0's 100 answers fixed) but broke 11 correct greedy answers into
+near-misses the reward model scores as well or better (a duplicated or dropped digit in a sorted list,
+an off-by-one sum): the reward model's blind spots, reached by the larger steps. β starts at 0.5:
+from 0.2 the controller lowered β so far while the KL was still small that the KL overshot the target
+on two seeds out of four."""
 
 LAB_HACKING = {
-    "β = 0 (no KL penalty)": dict(kl_coef=0.0, adaptive_kl=False, max_steps=6),
-    "β = 10 (fixed)": dict(kl_coef=10.0, adaptive_kl=False, max_steps=6),
+    "β = 0 (no KL penalty)": dict(kl_coef=0.0, adaptive_kl=False, max_steps=6, learning_rate=1e-4),
+    "β = 10 (fixed)": dict(kl_coef=10.0, adaptive_kl=False, max_steps=6, learning_rate=1e-4),
 }
-"""The reward-hacking lab: the main run (:data:`LAB_PPO`, these settings replaced) against the
-length-biased reward model, with and without β. β is large because the exploitable gap is large: filler
+"""The reward-hacking lab: the main run (:data:`LAB_PPO`, these settings replaced; the learning rate
+stays at 1e-4, the rate the hacking lab was tuned at) against the length-biased reward model, with and
+without β. β is large because the exploitable gap is large: filler
 is worth Δr ≈ 2 (calibrated units) to the biased reward model, and the KL-regularised optimum multiplies
 the odds of filler by $e^{Δr/β}$ — ×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each): β = 0
 lifts the sampled biased score by ≥ 0.98, sampled exact match falls from 0.24–0.30 to ≤ 0.02 and the KL

@@ -57,8 +57,9 @@ def test_ppo_beats_the_sft_model_within_the_kl_target(lab_models):
     config = dataclasses.replace(lab.MAIN_CONFIG, eval_steps=0)
     h = train_ppo(models.load_model(sft_path), tok, rm, prompts, config, eval_data=eval_data)
     start, end = h[0], h[-1]
-    # margins: over seeds 0-4 the gains were >= 0.16 (sampled exact match), >= 0.61 (sampled score),
-    # >= 0.25 (greedy score), >= 0.03 (greedy exact match), and the largest KL <= 2.69 (target 3)
+    # margins (recipes.LAB_PPO): over seeds 0-5 the gains were >= 0.16 (sampled exact match), >= 0.38 (sampled
+    # score), >= 0.16 (greedy score), >= 0.01 (greedy exact match; seed 0, the one run here: +0.05, with one
+    # thread and with two), and the largest KL <= 0.94 (target 3); at lr 1e-4 seed 0 fell 0.68 -> 0.66
     assert end["exact_match_sampled"] > start["exact_match_sampled"] + 0.08, (start, end)
     assert end["eval_score_sampled"] > start["eval_score_sampled"] + 0.3, (start, end)
     assert end["eval_score"] > start["eval_score"] + 0.1, (start, end)
