@@ -23,7 +23,7 @@ import json
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
@@ -219,7 +219,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         print("[2/4] supervised fine-tuning")
         s0 = time.perf_counter()
         sft_model = copy.deepcopy(base)
-        sft_history = train_sft(sft_model, tokenizer, sft_train, cfgs["sft"], eval_data=sft_eval)
+        sft_cfg = cfgs["sft"] if sft_eval is None else replace(cfgs["sft"], eval_at_start=True)  # a baseline
+        sft_history = train_sft(sft_model, tokenizer, sft_train, sft_cfg, eval_data=sft_eval)
         seconds["sft"] = time.perf_counter() - s0
 
         # ---------------------------------------------------------------- stage 2: reward model
@@ -269,8 +270,9 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             "sft_examples_kept": first_sft["examples"], "sft_examples_truncated": first_sft["truncated_examples"],
             "sft_examples_dropped": first_sft["dropped_examples"],
             "reward_max_length": cfgs["reward"].max_length, "reward_pairs_dropped": first_rm.get("filtered_pairs", 0)}
-        if sft_eval is not None:
-            results["sft_eval_loss"] = [h for h in sft_history if "eval_loss" in h][-1]["eval_loss"]
+        if sft_eval is not None:  # the user's held-out records: loss before (step 0) and after SFT
+            evals = [h for h in sft_history if "eval_loss" in h]
+            results["sft_eval_loss_before"], results["sft_eval_loss"] = evals[0]["eval_loss"], evals[-1]["eval_loss"]
 
         rows = ["| model | exact match | reward-model score |", "|---|---|---|"]
         rows += [f"| {k} | {v['exact_match']:.2f} | {v['eval_score']:+.2f} |" for k, v in table.items()]
@@ -278,6 +280,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
                  "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {last['kl']:.3f} nats",
                  _truncation_line(results["truncation"]),
+                 *([f"held-out loss on {config.data} (per target token): base {results['sft_eval_loss_before']:.3f} → "
+                    f"SFT {results['sft_eval_loss']:.3f}"] if sft_eval is not None else []),
                  f"wall time: {results['seconds']['total']:.0f} s (SFT {seconds['sft']:.0f} s, RM {seconds['reward']:.0f} s, "
                  f"PPO {seconds['ppo']:.0f} s)"]
         table_md = "\n".join(rows)

@@ -2,6 +2,7 @@
 file, the record's own line or index, and the field); truncation is counted and reported."""
 
 import json
+import math
 import re
 
 import pytest
@@ -163,3 +164,18 @@ def test_demo_trains_its_reward_model_on_a_compressed_preference_file(tmp_path, 
     assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert "reward model on" in results["data"] and "(11 train / 1 held-out pairs)" in results["data"]  # 12 records: 1 held out
+
+
+@pytest.mark.slow  # runs the quick demo
+def test_demo_reports_user_held_out_loss_before_and_after_sft(tmp_path):
+    rows = [{"instruction": f"Repeat the word {w}.", "input": "", "output": w}
+            for w in ("apple", "river", "stone", "cloud", "green", "table", "light", "north", "piano", "sugar",
+                      "tiger", "water")]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    before, after = results["sft_eval_loss_before"], results["sft_eval_loss"]
+    assert math.isfinite(before) and math.isfinite(after) and before != after
+    assert f"held-out loss on {data}" in (out / "report.md").read_text()

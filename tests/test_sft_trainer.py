@@ -226,3 +226,13 @@ def test_group_by_length_with_packing_trains(tiny_model, tokenizer):
     hist = train_sft(tiny_model, tokenizer, _records(64), SFTConfig(max_steps=2, packing=True, group_by_length=True,
                      max_length=128, per_device_train_batch_size=2, logging_steps=1, **QUIET))
     assert len(hist) == 2 and all(math.isfinite(h["loss"]) for h in hist)
+
+
+def test_eval_at_start_gives_the_loss_before_training(tiny_model, tokenizer):
+    """``eval_at_start``: a step-0 held-out row (the baseline the demo reports for a user's data)."""
+    cfg = SFTConfig(max_steps=8, logging_steps=4, per_device_train_batch_size=16, learning_rate=3e-3,
+                    eval_at_start=True, eval_exact_match=False, progress=False)
+    hist = train_sft(tiny_model, tokenizer, _records(16), cfg, eval_data=_records(8, seed=9))
+    evals = [h for h in hist if "eval_loss" in h]
+    assert [h["step"] for h in evals] == [0, 8] and hist[0] is evals[0]  # before any training row
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]

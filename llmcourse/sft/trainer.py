@@ -83,6 +83,8 @@ class SFTConfig:
     """Log the training loss every this many optimizer steps."""
     eval_steps: int | None = None
     """Evaluate every this many steps; ``None`` = only at the end (when ``eval_data`` is given)."""
+    eval_at_start: bool = False
+    """Also evaluate before the first step (a ``step 0`` row): the held-out loss before SFT, as a baseline."""
     eval_exact_match: bool = True
     """Also generate greedily on the held-out prompts and report exact match (slower than the loss)."""
     eval_max_new_tokens: int = 16
@@ -319,6 +321,8 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
                 accelerator=accelerator)["exact_match"]
         history.append(row)
 
+    if eval_loader is not None and config.eval_at_start:
+        evaluate(0)
     model.train()
     bar = training.progress(range(1, total_steps + 1), desc="SFT", accelerator=accelerator, enabled=config.progress)
     for step in bar:
