@@ -297,7 +297,19 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         prompts = [prompt(p.instruction, p.input) for p in shown]
         columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
                    for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
-        (tmp / "samples.md").write_text("# Sample generations (greedy, held-out prompts)\n\n" + _sample_table(shown, columns) + "\n")
+        samples_md = "# Sample generations (greedy, held-out prompts)\n\n" + _sample_table(shown, columns) + "\n"
+        if sft_eval:  # the user's own held-out prompts, answered by each model next to the reference answer
+            from llmcourse.sft.data import render
+
+            mine = sft_eval[:10]
+            user_prompts = [render(e, config.template, tokenizer)[0] for e in mine]
+            answers = {name: models.generate(m, tokenizer, user_prompts, max_new_tokens=length)
+                       for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
+            lines = ["| instruction | reference | " + " | ".join(answers) + " |", "|" + "---|" * (2 + len(answers))]
+            lines += [f"| `{e.instruction!r}` | `{e.output!r}` | " + " | ".join(f"`{answers[k][i]!r}`" for k in answers) + " |"
+                      for i, e in enumerate(mine)]
+            samples_md += f"\n## Held-out records of {config.data}\n\n" + "\n".join(lines) + "\n"
+        (tmp / "samples.md").write_text(samples_md)
         (tmp / "report.md").write_text(
             "# llmcourse demo report\n\n"
             f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems ({config.template} prompts, greedy).\n\n"

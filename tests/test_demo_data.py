@@ -179,3 +179,5 @@ def test_demo_reports_user_held_out_loss_before_and_after_sft(tmp_path):
     before, after = results["sft_eval_loss_before"], results["sft_eval_loss"]
     assert math.isfinite(before) and math.isfinite(after) and before != after
     assert f"held-out loss on {data}" in (out / "report.md").read_text()
+    samples = (out / "samples.md").read_text()
+    assert f"Held-out records of {data}" in samples and "Repeat the word" in samples  # the user's own prompts
