@@ -245,20 +245,27 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         s0 = time.perf_counter()
         policy = copy.deepcopy(sft_model)
         ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
-        ppo_history = train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfgs["ppo"], ref_model=sft_model)
+        # evaluated on the held-out prompts during the run (the exact-match curve of the report's PPO plot)
+        ppo_history = train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfgs["ppo"], ref_model=sft_model,
+                                eval_data=eval_data)
         seconds["ppo"] = time.perf_counter() - s0
 
         # ---------------------------------------------------------------- evaluation, same held-out prompts
         length = cfgs["ppo"].response_length
         table = {}
         for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy)):
-            table[name] = evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length)
+            table[name] = evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length,
+                                          temperature=cfgs["ppo"].temperature, seed=config.seed)
         last = [h for h in ppo_history if "kl" in h][-1]
+        kl_to_sft = {"base": None, "SFT": 0.0, "PPO": last["kl"]}
+        stage_seconds = {"base": None, "SFT": seconds["sft"], "PPO": seconds["ppo"]}
         results = {
             "config": asdict(config),
             "stages": {k: asdict(v) for k, v in cfgs.items()},
             "data": data_note,
-            "table": {k: {"exact_match": v["exact_match"], "rm_score": v["eval_score"]} for k, v in table.items()},
+            "table": {k: {"exact_match": v["exact_match"], "exact_match_sampled": v["exact_match_sampled"],
+                          "rm_score": v["eval_score"], "rm_score_sampled": v["eval_score_sampled"],
+                          "kl_to_sft": kl_to_sft[k], "seconds": stage_seconds[k]} for k, v in table.items()},
             "reward_model_accuracy": rm_evals[-1]["eval_accuracy"] if rm_evals else None,
             "final_kl": last["kl"],
             "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
@@ -274,8 +281,12 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             evals = [h for h in sft_history if "eval_loss" in h]
             results["sft_eval_loss_before"], results["sft_eval_loss"] = evals[0]["eval_loss"], evals[-1]["eval_loss"]
 
-        rows = ["| model | exact match | reward-model score |", "|---|---|---|"]
-        rows += [f"| {k} | {v['exact_match']:.2f} | {v['eval_score']:+.2f} |" for k, v in table.items()]
+        def cell(x, fmt):
+            return "—" if x is None else format(x, fmt)
+        rows = ["| model | exact match (greedy) | exact match (sampled) | RM score (greedy) | KL to SFT (nats) | "
+                "training time (s) |", "|---|---|---|---|---|---|"]
+        rows += [f"| {k} | {v['exact_match']:.2f} | {v['exact_match_sampled']:.2f} | {v['eval_score']:+.2f} | "
+                 f"{cell(kl_to_sft[k], '.3f')} | {cell(stage_seconds[k], '.0f')} |" for k, v in table.items()]
         acc = results["reward_model_accuracy"]
         rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
                  "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {last['kl']:.3f} nats",
@@ -292,7 +303,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             (tmp / f"history_{name}.json").write_text(json.dumps(hist, indent=1))
         plots.plot_history(sft_history, ["loss"], title="SFT").savefig(tmp / "sft_loss.png", dpi=100)
         plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
-        plots.plot_history(ppo_history, ["score", "kl", "exact_match"], title="PPO").savefig(tmp / "ppo.png", dpi=100)
+        plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
+                           title="PPO (exact match on the held-out prompts)").savefig(tmp / "ppo.png", dpi=100)
         shown = held_out[:10]
         prompts = [prompt(p.instruction, p.input) for p in shown]
         columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
