@@ -177,6 +177,10 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
     if cfgs["sft"].template != config.template:
         raise ValueError(f"[sft] template = {cfgs['sft'].template!r} differs from the demo's template "
                          f"{config.template!r}; set `template` in [demo] instead — every stage uses it")
+    if config.model is not None and not is_registered(config.model) and cfgs["sft"].learning_rate > 1e-4:
+        print(f"[demo] note: --model {config.model} trains at the embedded model's rates (SFT {cfgs['sft'].learning_rate:g}), "
+              "tuned for a 0.8M model trained from scratch; they usually collapse a pretrained model. For one, set "
+              "learning_rate in [sft]/[reward]/[ppo] of a --config file (e.g. recipes.DEMO_PRETRAINED: 2e-5 / 1e-5 / 1e-6)")
 
     def prompt(instruction: str, input: str = "") -> str:
         return templates.single_turn(config.template, instruction, input)[0]

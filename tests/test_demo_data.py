@@ -181,3 +181,10 @@ def test_demo_reports_user_held_out_loss_before_and_after_sft(tmp_path):
     assert f"held-out loss on {data}" in (out / "report.md").read_text()
     samples = (out / "samples.md").read_text()
     assert f"Held-out records of {data}" in samples and "Repeat the word" in samples  # the user's own prompts
+
+
+def test_demo_warns_when_a_pretrained_model_gets_the_tiny_models_rates(tmp_path, capsys):
+    """An unregistered --model with the default (0.8M-model) rates: a note before anything loads."""
+    assert cli.main(["demo", "--quick", "--model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "o")]) == 2
+    out = capsys.readouterr().out
+    assert "[demo] note:" in out and "2e-5" in out and "collapse" in out
