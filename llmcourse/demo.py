@@ -309,6 +309,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
         plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
                            title="PPO (exact match on the held-out prompts)").savefig(tmp / "ppo.png", dpi=100)
+        plots.plot_overoptimisation({"PPO": ppo_history}, title="Over-optimisation: reward-model score vs exact match "
+                                    "against KL from the SFT model").savefig(tmp / "overoptimisation.png", dpi=100)
         shown = held_out[:10]
         prompts = [prompt(p.instruction, p.input) for p in shown]
         columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
@@ -329,7 +331,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         (tmp / "report.md").write_text(
             "# llmcourse demo report\n\n"
             f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems ({config.template} prompts, greedy).\n\n"
-            + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n"
+            + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n![over-optimisation](overoptimisation.png)\n\n"
             "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n"
         )
         if main:

@@ -30,6 +30,30 @@ def plot_history(history: Sequence[Mapping[str, float]], keys: Sequence[str], *,
     return fig
 
 
+def plot_overoptimisation(runs: Mapping[str, Sequence[Mapping[str, float]]], *, title: str):
+    """Proxy against truth (Gao et al. 2022): for each RL run's history, the held-out reward-model score
+    (left panel) and the held-out exact match (right panel, greedy and sampled) against the KL from the
+    starting model at each evaluation (the evaluation before the first step has KL 0). Where the two
+    panels' curves part ways the policy is optimising the reward model, not the task."""
+    fig, (ax_rm, ax_em) = _figure(2)
+    for name, history in runs.items():
+        evals = [h for h in history if "exact_match" in h]
+        kl = [h.get("kl", 0.0) for h in evals]
+        ax_rm.plot(kl, [h["eval_score"] for h in evals], marker=".", label=f"{name}, greedy")
+        ax_em.plot(kl, [h["exact_match"] for h in evals], marker=".", label=f"{name}, greedy")
+        if all("exact_match_sampled" in h for h in evals):
+            ax_rm.plot(kl, [h["eval_score_sampled"] for h in evals], marker=".", ls="--", label=f"{name}, sampled")
+            ax_em.plot(kl, [h["exact_match_sampled"] for h in evals], marker=".", ls="--", label=f"{name}, sampled")
+    for ax, what in ((ax_rm, "reward-model score (proxy)"), (ax_em, "exact match (truth)")):
+        ax.set_xlabel("mean per-sequence KL to the starting model (nats, training batch)")
+        ax.set_title(f"held-out {what}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_bars(values: Mapping[str, float], *, title: str, ylabel: str, ylim: tuple[float, float] | None = (0, 1)):
     """A labelled bar chart (e.g. exact match per task)."""
     fig, (ax,) = _figure(1)

@@ -47,7 +47,7 @@ def test_demo_quick_runs_all_stages_and_writes_a_complete_report(tmp_path, capsy
     assert set(results["table"]) == {"base", "SFT", "PPO"}
     assert results["table"]["base"]["exact_match"] <= 0.1
     assert 0.0 <= results["reward_model_accuracy"] <= 1.0 and results["final_kl"] == results["final_kl"]
-    for name in ("sft_loss.png", "reward.png", "ppo.png"):
+    for name in ("sft_loss.png", "reward.png", "ppo.png", "overoptimisation.png"):
         assert (out / name).stat().st_size > 1000
     assert "| PPO |" in (out / "report.md").read_text() and (out / "samples.md").exists()
     # the main table, per model: greedy and sampled exact match, RM score, KL to the SFT model, time
@@ -164,3 +164,17 @@ def test_demo_trains_on_a_user_data_file(kind, tmp_path):
         assert "SFT on" in results["data"] and results["sft_eval_loss"] == results["sft_eval_loss"]
     else:  # the reward model on the file's pairs, held-out accuracy over its held-out pairs
         assert "reward model on" in results["data"] and 0.0 <= results["reward_model_accuracy"] <= 1.0
+
+
+def test_overoptimisation_plot_puts_proxy_and_truth_against_kl():
+    from llmcourse import plots
+
+    history = [{"step": 0, "exact_match": 0.8, "eval_score": 0.1, "exact_match_sampled": 0.7, "eval_score_sampled": 0.0},
+               {"step": 1, "kl": 0.5, "score": 0.3},  # a training row without an evaluation: not plotted
+               {"step": 2, "kl": 1.0, "exact_match": 0.6, "eval_score": 0.4, "exact_match_sampled": 0.5,
+                "eval_score_sampled": 0.3}]
+    rm, em = plots.plot_overoptimisation({"PPO": history}, title="t").axes
+    assert [list(line.get_xdata()) for line in rm.lines] == [[0.0, 1.0]] * 2
+    assert [list(line.get_ydata()) for line in rm.lines] == [[0.1, 0.4], [0.0, 0.3]]
+    assert [list(line.get_ydata()) for line in em.lines] == [[0.8, 0.6], [0.7, 0.5]]
+    assert "KL" in em.get_xlabel() and "exact match" in em.get_title()
