@@ -11,7 +11,7 @@ from pathlib import Path
 def _cmd_demo(args: argparse.Namespace) -> int:
     from llmcourse.demo import demo_settings, run_demo
 
-    given = {k: v for k, v in dict(model=args.model, data=args.data, output=args.output, seed=args.seed,
+    given = {k: v for k, v in dict(model=args.model, data=args.data, output=args.output, seed=args.seed, seeds=args.seeds,
                                    quick=args.quick or None, force=args.force or None).items() if v is not None}
     run_demo(*demo_settings(given, args.config))
     return 0
@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", help="Alpaca / Dolly / chat / preference JSON or JSONL file (default: the task world)")
     d.add_argument("--output", help="report folder (default: ./demo-report)")
     d.add_argument("--seed", type=int, help="seed for data, sampling and training (default 0)")
+    d.add_argument("--seeds", type=int, help="PPO runs from the same SFT and reward models (seeds --seed, --seed+1, …); "
+                   "the table shows mean ± std (default 1)")
     d.add_argument("--config", help="TOML/YAML/JSON file with [demo], [sft], [reward], [ppo] sections "
                                     "(keys: the fields of DemoConfig, SFTConfig, RewardConfig, PPOConfig)")
     d.add_argument("--quick", action="store_true", help="a fast setting (for tests and a first look)")

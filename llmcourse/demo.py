@@ -21,9 +21,10 @@ from __future__ import annotations
 import copy
 import json
 import random
+import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, replace, replace
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
@@ -46,6 +47,9 @@ class DemoConfig:
     """Report folder (refused if it exists, unless ``force`` and it is an earlier report)."""
     seed: int = 0
     """Seed for data, sampling and training: the same seed gives the same numbers on a CPU."""
+    seeds: int = 1
+    """PPO runs from the same SFT and reward models, with seeds ``seed … seed + seeds - 1``; with more
+    than one the table shows PPO's mean ± std (sample std) over them."""
     quick: bool = False
     """A fast setting for tests: small data and few steps (numbers are not meaningful)."""
     force: bool = False
@@ -63,6 +67,8 @@ class DemoConfig:
 
     def __post_init__(self):
         check_numbers(self)  # every numeric key: a finite number in its range, named in the message
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be ≥ 1, got {self.seeds}")
         if self.n_eval < 1 or self.n_train < 1:
             raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
         if self.template not in ("simple", "alpaca"):
@@ -246,23 +252,31 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
 
         # ---------------------------------------------------------------- stage 3: PPO
         print("[4/4] PPO against the reward model, KL-penalised toward the SFT model")
-        s0 = time.perf_counter()
-        policy = copy.deepcopy(sft_model)
         ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
-        # evaluated on the held-out prompts during the run (the exact-match curve of the report's PPO plot)
-        ppo_history = train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfgs["ppo"], ref_model=sft_model,
-                                eval_data=eval_data)
-        seconds["ppo"] = time.perf_counter() - s0
+        ppo_runs = []  # (policy, history, seconds) per seed, all from the same SFT and reward models
+        for seed in range(cfgs["ppo"].seed, cfgs["ppo"].seed + config.seeds):
+            s0 = time.perf_counter()
+            run_policy = copy.deepcopy(sft_model)
+            # evaluated on the held-out prompts during the run (the exact-match curve of the report's PPO plot)
+            run_history = train_ppo(run_policy, tokenizer, reward_model, ppo_prompts, replace(cfgs["ppo"], seed=seed),
+                                    ref_model=sft_model, eval_data=eval_data)
+            ppo_runs.append((run_policy, run_history, time.perf_counter() - s0))
+        policy, ppo_history, _ = ppo_runs[0]  # the first seed's run: the training curves and samples
+        seconds["ppo"] = sum(t for *_, t in ppo_runs)
 
         # ---------------------------------------------------------------- evaluation, same held-out prompts
         length = cfgs["ppo"].response_length
         table = {}
-        for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy)):
-            table[name] = evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length,
-                                          temperature=cfgs["ppo"].temperature, seed=config.seed)
-        last = [h for h in ppo_history if "kl" in h][-1]
-        kl_to_sft = {"base": None, "SFT": 0.0, "PPO": last["kl"]}
-        stage_seconds = {"base": None, "SFT": seconds["sft"], "PPO": seconds["ppo"]}
+        def scores(m):
+            return evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length,
+                                   temperature=cfgs["ppo"].temperature, seed=config.seed)
+        for name, m in (("base", base), ("SFT", sft_model)):
+            table[name] = scores(m)
+        ppo_rows = [{**scores(m), "kl": [e for e in h if "kl" in e][-1]["kl"], "seconds": t} for m, h, t in ppo_runs]
+        table["PPO"] = {k: statistics.fmean(r[k] for r in ppo_rows) for k in ppo_rows[0]}
+        ppo_std = {k: statistics.stdev(r[k] for r in ppo_rows) if len(ppo_rows) > 1 else None for k in ppo_rows[0]}
+        kl_to_sft = {"base": None, "SFT": 0.0, "PPO": table["PPO"]["kl"]}
+        stage_seconds = {"base": None, "SFT": seconds["sft"], "PPO": table["PPO"]["seconds"]}
         results = {
             "config": asdict(config),
             "stages": {k: asdict(v) for k, v in cfgs.items()},
@@ -271,7 +285,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
                           "rm_score": v["eval_score"], "rm_score_sampled": v["eval_score_sampled"],
                           "kl_to_sft": kl_to_sft[k], "seconds": stage_seconds[k]} for k, v in table.items()},
             "reward_model_accuracy": rm_evals[-1]["eval_accuracy"] if rm_evals else None,
-            "final_kl": last["kl"],
+            "final_kl": kl_to_sft["PPO"],
+            "ppo_seeds": {"n": len(ppo_rows), "std": ppo_std, "runs": ppo_rows},
             "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
         }
         first_sft = next(h for h in sft_history if "loss" in h)
@@ -289,11 +304,18 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             return "—" if x is None else format(x, fmt)
         rows = ["| model | exact match (greedy) | exact match (sampled) | RM score (greedy) | KL to SFT (nats) | "
                 "training time (s) |", "|---|---|---|---|---|---|"]
-        rows += [f"| {k} | {v['exact_match']:.2f} | {v['exact_match_sampled']:.2f} | {v['eval_score']:+.2f} | "
-                 f"{cell(kl_to_sft[k], '.3f')} | {cell(stage_seconds[k], '.0f')} |" for k, v in table.items()]
+        def pm(k, key, fmt):  # PPO's mean ± std over seeds when there are several
+            mean = {"exact_match": table[k]["exact_match"], "exact_match_sampled": table[k]["exact_match_sampled"],
+                    "eval_score": table[k]["eval_score"], "kl": kl_to_sft[k], "seconds": stage_seconds[k]}[key]
+            sd = ppo_std.get(key) if k == "PPO" else None
+            return cell(mean, fmt) + (f" ± {format(sd, fmt.lstrip('+'))}" if sd is not None else "")
+        rows += [f"| {k}{f' ({len(ppo_rows)} seeds)' if k == 'PPO' and len(ppo_rows) > 1 else ''} | "
+                 + " | ".join(pm(k, key, fmt) for key, fmt in (("exact_match", ".2f"), ("exact_match_sampled", ".2f"),
+                                                                ("eval_score", "+.2f"), ("kl", ".3f"), ("seconds", ".0f")))
+                 + " |" for k in table]
         acc = results["reward_model_accuracy"]
         rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
-                 "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {last['kl']:.3f} nats",
+                 "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {kl_to_sft['PPO']:.3f} nats",
                  _truncation_line(results["truncation"]),
                  *([f"held-out loss on {config.data} (per target token): base {results['sft_eval_loss_before']:.3f} → "
                     f"SFT {results['sft_eval_loss']:.3f}"] if sft_eval is not None else []),
@@ -303,13 +325,14 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
 
         # ---------------------------------------------------------------- report files
         (tmp / "results.json").write_text(json.dumps(results, indent=2))
-        for name, hist in (("sft", sft_history), ("reward", rm_history), ("ppo", ppo_history)):
+        more = [(f"ppo_seed{cfgs['ppo'].seed + i}", h) for i, (_, h, _) in enumerate(ppo_runs) if i]
+        for name, hist in (("sft", sft_history), ("reward", rm_history), ("ppo", ppo_history), *more):
             (tmp / f"history_{name}.json").write_text(json.dumps(hist, indent=1))
         plots.plot_history(sft_history, ["loss"], title="SFT").savefig(tmp / "sft_loss.png", dpi=100)
         plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
         plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
                            title="PPO (exact match on the held-out prompts)").savefig(tmp / "ppo.png", dpi=100)
-        plots.plot_overoptimisation({"PPO": ppo_history}, title="Over-optimisation: reward-model score vs exact match "
+        plots.plot_overoptimisation({f"PPO seed {cfgs['ppo'].seed + i}": h for i, (_, h, _) in enumerate(ppo_runs)}, title="Over-optimisation: reward-model score vs exact match "
                                     "against KL from the SFT model").savefig(tmp / "overoptimisation.png", dpi=100)
         shown = held_out[:10]
         prompts = [prompt(p.instruction, p.input) for p in shown]

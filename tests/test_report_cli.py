@@ -178,3 +178,27 @@ def test_overoptimisation_plot_puts_proxy_and_truth_against_kl():
     assert [list(line.get_ydata()) for line in rm.lines] == [[0.1, 0.4], [0.0, 0.3]]
     assert [list(line.get_ydata()) for line in em.lines] == [[0.8, 0.6], [0.7, 0.5]]
     assert "KL" in em.get_xlabel() and "exact match" in em.get_title()
+
+
+@pytest.mark.slow
+def test_demo_seeds_runs_ppo_per_seed_from_one_sft_model_and_reports_mean_and_std(tmp_path):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--seeds", "3", "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    runs = results["ppo_seeds"]["runs"]
+    assert results["ppo_seeds"]["n"] == 3 and len(runs) == 3
+    # the seeds differ (quick's 2-step runs from an 8-step SFT model may coincide on two of them)
+    assert len({(r["kl"], r["eval_score_sampled"]) for r in runs}) >= 2
+    ppo = results["table"]["PPO"]
+    assert ppo["exact_match"] == pytest.approx(sum(r["exact_match"] for r in runs) / 3)
+    assert ppo["kl_to_sft"] == pytest.approx(sum(r["kl"] for r in runs) / 3)
+    sd = results["ppo_seeds"]["std"]["kl"]
+    assert sd == pytest.approx((sum((r["kl"] - ppo["kl_to_sft"]) ** 2 for r in runs) / 2) ** 0.5) and sd > 0
+    report_md = (out / "report.md").read_text()
+    assert "| PPO (3 seeds) |" in report_md and " ± " in report_md
+    assert (out / "history_ppo_seed1.json").exists() and (out / "history_ppo_seed2.json").exists()
+
+
+def test_demo_refuses_zero_seeds(tmp_path, capsys):
+    assert cli.main(["demo", "--quick", "--seeds", "0", "--output", str(tmp_path / "o")]) == 2
+    assert "seeds" in capsys.readouterr().err
