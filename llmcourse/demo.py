@@ -328,12 +328,19 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         more = [(f"ppo_seed{cfgs['ppo'].seed + i}", h) for i, (_, h, _) in enumerate(ppo_runs) if i]
         for name, hist in (("sft", sft_history), ("reward", rm_history), ("ppo", ppo_history), *more):
             (tmp / f"history_{name}.json").write_text(json.dumps(hist, indent=1))
-        plots.plot_history(sft_history, ["loss"], title="SFT").savefig(tmp / "sft_loss.png", dpi=100)
-        plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model").savefig(tmp / "reward.png", dpi=100)
-        plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
-                           title="PPO (exact match on the held-out prompts)").savefig(tmp / "ppo.png", dpi=100)
-        plots.plot_overoptimisation({f"PPO seed {cfgs['ppo'].seed + i}": h for i, (_, h, _) in enumerate(ppo_runs)}, title="Over-optimisation: reward-model score vs exact match "
-                                    "against KL from the SFT model").savefig(tmp / "overoptimisation.png", dpi=100)
+        import matplotlib.pyplot as plt
+
+        runs = {f"PPO seed {cfgs['ppo'].seed + i}": h for i, (_, h, _) in enumerate(ppo_runs)}
+        figures = {
+            "sft_loss.png": plots.plot_history(sft_history, ["loss"], title="SFT"),
+            "reward.png": plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model"),
+            "ppo.png": plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
+                                          title="PPO (exact match on the held-out prompts)"),
+            "overoptimisation.png": plots.plot_overoptimisation(
+                runs, title="Over-optimisation: reward-model score vs exact match against KL from the SFT model")}
+        for name, fig in figures.items():
+            fig.savefig(tmp / name, dpi=100)
+            plt.close(fig)  # only ours: a notebook calling run_demo keeps its own figures
         shown = held_out[:10]
         prompts = [prompt(p.instruction, p.input) for p in shown]
         columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
