@@ -256,7 +256,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         ppo_runs = []  # (policy, history, seconds) per seed, all from the same SFT and reward models
         for seed in range(cfgs["ppo"].seed, cfgs["ppo"].seed + config.seeds):
             s0 = time.perf_counter()
-            run_policy = copy.deepcopy(sft_model)
+            # train_ppo froze sft_model in place as the reference of the previous seed's run: unfreeze the copy
+            run_policy = copy.deepcopy(sft_model).requires_grad_(True)
             # evaluated on the held-out prompts during the run (the exact-match curve of the report's PPO plot)
             run_history = train_ppo(run_policy, tokenizer, reward_model, ppo_prompts, replace(cfgs["ppo"], seed=seed),
                                     ref_model=sft_model, eval_data=eval_data)
