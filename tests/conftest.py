@@ -1,7 +1,7 @@
 """Shared fixtures, the test tiers, and the base model as a named step of the session.
 
 Tiers: ``./run test`` runs everything. ``./run test --fast`` leaves out the tests marked
-``@pytest.mark.slow`` (they train a model, execute a notebook or run nbgrader) and fails any test
+``@pytest.mark.slow`` (they train a model, execute a notebook or autograde with nbgrader) and fails any test
 that still takes more than ``--max-test-seconds`` (10 s by default with ``--fast``; setup included),
 so the fast tier stays fast: a test over the limit is to be made faster or marked slow.
 
@@ -88,7 +88,7 @@ def pytest_runtest_makereport(item, call):
             report.outcome = "failed"
             report.longrepr = (f"{item.nodeid} took {took:.1f} s (setup and call), over the fast tier's {limit:g} s "
                                "limit: make it faster, or mark it @pytest.mark.slow if it trains a model, executes "
-                               "a notebook or runs nbgrader")
+                               "a notebook or autogrades with nbgrader")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The course's files, read without running anything (fast tier): the assignments, notebooks committed
 without outputs, test cells that stand alone, releases without solutions, and the cached models each
-notebook loads declared by its stage. What runs nbgrader is in ``test_course.py`` (slow)."""
+notebook loads declared by its stage. The release build (nbgrader, one notebook per test) is in ``test_course_sources.py``; autograde in
+``test_course.py`` (slow)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Notebook sources (``tools/notebooks/*.py``, jupytext percent format) and the notebooks made from them.
 
 Fast tier: the drift check reads every source and every committed solution notebook, no nbgrader. The
-release half (``notebooks/`` is what nbgrader makes from ``solutions/``) is
-``test_course.py::test_release_notebooks_are_what_nbgrader_generates`` (nbgrader: ~9 s on a busy machine).
+release half (``notebooks/`` is exactly what nbgrader makes from ``solutions/``) runs nbgrader's
+generate_assignment on one notebook per test (a few seconds each), so it is in the fast tier too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from llmcourse import course
 from llmcourse.course import sources
 from llmcourse.course.sources import SourceError
 
@@ -62,6 +63,33 @@ def test_a_hand_edit_to_a_solution_notebook_is_caught(tmp_path):
 
     sources.build(root, ["04_augmentation"])  # regenerating from the source repairs it
     assert sources.check(root) == []
+
+
+@pytest.mark.parametrize("assignment", course.list_assignments(ROOT))
+def test_the_release_notebook_is_what_nbgrader_generates(assignment):
+    assert course.release_diff(ROOT, [assignment]) == []
+
+
+def test_every_release_notebook_has_an_assignment():
+    assert course.release_orphans(ROOT) == []
+
+
+def test_a_hand_edit_to_a_release_notebook_and_an_orphan_are_caught(tmp_path):
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    path = tmp_path / "notebooks" / "00_welcome" / "welcome.ipynb"
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    cell["source"] = cell["source"] + ["\nA line typed into the release notebook."]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    (tmp_path / "notebooks" / "99_stray").mkdir()
+    shutil.copy(path, tmp_path / "notebooks" / "99_stray" / "stray.ipynb")
+
+    assert course.release_diff(tmp_path, ["00_welcome"]) == [
+        "notebooks/00_welcome/welcome.ipynb: differs from what nbgrader generates from solutions/ "
+        "(run `llmcourse course build`)"]
+    assert course.release_orphans(tmp_path) == ["notebooks/99_stray/stray.ipynb: has no source in solutions/"]
 
 
 def test_a_metadata_edit_a_missing_notebook_and_an_orphan_are_caught(tmp_path):

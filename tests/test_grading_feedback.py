@@ -30,7 +30,7 @@ def _leaks(text: str, hidden: list[str]) -> list[str]:
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_release_notebook_contains_no_hidden_test_line(a):
     if not list((H.ROOT / "notebooks" / a).glob("*.ipynb")):
-        pytest.skip(f"{a}: no release notebook yet (`llmcourse course build {a}`; test_course checks it)")
+        pytest.skip(f"{a}: no release notebook yet (`llmcourse course build {a}`; test_course_sources checks it)")
     hidden = [h for h in _hidden_lines(H.course_solution(a)) if len(h) > 3]
     text = json.dumps(H.course_release(a).cells)
     assert not _leaks(text, hidden)

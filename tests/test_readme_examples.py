@@ -55,8 +55,8 @@ GRADE = "tests/test_grading_class.py::test_nbgrader_csv_export_matches"
 LOOP = "tests/test_grading_loop.py::"
 ELSEWHERE = {  # README command, exactly -> the test that runs it (with --quick, or on a scratch course)
     "./run demo": "tests/test_report_cli.py::test_demo_quick_runs_all_stages_and_writes_a_complete_report",
-    ".venv/bin/llmcourse course build": "tests/test_course.py::test_release_notebooks_are_what_nbgrader_generates",
-    ".venv/bin/llmcourse course check": "tests/test_course.py::test_release_notebooks_are_what_nbgrader_generates",
+    ".venv/bin/llmcourse course build": "tests/test_course_sources.py::test_the_release_notebook_is_what_nbgrader_generates",
+    ".venv/bin/llmcourse course check": "tests/test_course_sources.py::test_the_release_notebook_is_what_nbgrader_generates",
     ".venv/bin/llmcourse course grade SUBMISSIONS --csv grades.csv": GRADE,
     ".venv/bin/llmcourse course grade SUBMISSIONS [ASSIGNMENT...] --workdir graded --feedback feedback "
     "--nbgrader-csv grades.csv --jobs 2": GRADE,

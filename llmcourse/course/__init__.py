@@ -19,7 +19,8 @@ Everything public is re-exported here: ``from llmcourse import course; course.gr
 
 # the private names re-exported here are the ones tests reach for (as they did in the single module)
 from llmcourse.course.layout import (COURSE_ID, RELEASE_DIR, SOURCE_DIR, CourseError, _api, _env_for_nbgrader, build,
-                                     find_course_root, list_assignments, release_diff, write_workdir_config)
+                                     find_course_root, list_assignments, release_diff, release_orphans,
+                                     write_workdir_config)
 from llmcourse.course.prepare import declared_notebook_models, model_builders, prepare_models
 from llmcourse.course.intake import COPIED, SUSPICIOUS, _hidden_lines
 from llmcourse.course.runner import KERNEL_ENV, KERNEL_ENV_PREFIXES, GradingLimits, _kernel_read_paths, isolation_status
@@ -28,6 +29,6 @@ from llmcourse.course.grading import grade
 from llmcourse.course.run import execute, stderr_outputs
 
 __all__ = ["COURSE_ID", "RELEASE_DIR", "SOURCE_DIR", "CourseError", "find_course_root", "list_assignments", "build",
-           "release_diff", "write_workdir_config", "declared_notebook_models", "model_builders", "prepare_models",
+           "release_diff", "release_orphans", "write_workdir_config", "declared_notebook_models", "model_builders", "prepare_models",
            "SUSPICIOUS", "COPIED", "KERNEL_ENV", "KERNEL_ENV_PREFIXES", "GradingLimits", "isolation_status",
            "NotebookScore", "export_grades", "write_scores_csv", "feedback", "grade", "execute", "stderr_outputs"]

@@ -108,16 +108,33 @@ def build(root: Path | None = None, *, release_dir: Path | None = None, assignme
     return out
 
 
-def release_diff(root: Path | None = None) -> list[str]:
-    """Differences between ``notebooks/`` and what nbgrader generates from ``solutions/`` now."""
+def _release_notebooks(folder: Path) -> set[Path]:
+    return {p.relative_to(folder) for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+
+
+def release_orphans(root: Path | None = None) -> list[str]:
+    """Release folders in ``notebooks/`` with no assignment in ``solutions/`` (no nbgrader run: fast)."""
     root = root or find_course_root()
-    problems: list[str] = []
+    known = set(list_assignments(root))
+    return [f"notebooks/{p}: has no source in solutions/" for p in sorted(_release_notebooks(root / RELEASE_DIR))
+            if p.parts[0] not in known]
+
+
+def release_diff(root: Path | None = None, assignments: list[str] | None = None) -> list[str]:
+    """Differences between ``notebooks/`` and what nbgrader generates from ``solutions/`` now.
+
+    ``assignments`` limits the check to those assignments' folders (one nbgrader run each, a few
+    seconds: the fast tests check one notebook per test); by default every assignment is built and
+    release folders without an assignment are reported too (:func:`release_orphans`).
+    """
+    root = root or find_course_root()
+    problems: list[str] = [] if assignments else release_orphans(root)
+    assignments = assignments or list_assignments(root)
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "release"
-        build(root, release_dir=fresh)
-        have = {p.relative_to(root / RELEASE_DIR) for p in (root / RELEASE_DIR).rglob("*.ipynb")
-                if ".ipynb_checkpoints" not in p.parts}
-        want = {p.relative_to(fresh) for p in fresh.rglob("*.ipynb")}
+        build(root, release_dir=fresh, assignments=assignments)
+        have = {p for p in _release_notebooks(root / RELEASE_DIR) if p.parts[0] in assignments}
+        want = _release_notebooks(fresh)
         problems += [f"notebooks/{p}: missing (run `llmcourse course build`)" for p in sorted(want - have)]
         problems += [f"notebooks/{p}: has no source in solutions/" for p in sorted(have - want)]
         for p in sorted(want & have):
