@@ -9,14 +9,21 @@ Layout (see ``nbgrader_config.py``)::
 Nothing here re-implements nbgrader: we set up a course directory and call
 ``NbGraderAPI.generate_assignment``. Two traps handled here: nbgrader shells out to ``alembic`` when it
 creates a gradebook (so this environment's ``bin/`` goes on PATH), and every run uses its own gradebook
-file so a build never leaves ``gradebook.db`` behind in the repository.
+file so a build never leaves ``gradebook.db`` behind in the repository. That ``alembic`` run costs
+seconds on a busy machine (a whole interpreter start, only to read the migrations' head revision): a
+build copies an empty gradebook made once per process, stamped with that head read in-process,
+into memory where the system has it (``/dev/shm``): a build commits to its throw-away gradebook a few
+hundred times, and on a busy disk those syncs cost seconds.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +66,36 @@ def _env_for_nbgrader():
         os.environ["PATH"] = old
 
 
+def _scratch() -> str | None:
+    """A folder in memory for throw-away gradebooks, if the system has one (else the usual temp folder)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _empty_gradebook() -> Path:
+    """An empty nbgrader gradebook, made once per process. For a new database nbgrader's ``Gradebook``
+    runs ``alembic heads`` in a subprocess and records the head in an ``alembic_version`` table; the
+    table is written here first, with the head of nbgrader's own migrations read in-process, so
+    ``Gradebook`` finds a database and only adds its tables."""
+    import sqlite3
+
+    from alembic.script import ScriptDirectory
+    from nbgrader import dbutil
+    from nbgrader.api import Gradebook
+
+    folder = Path(tempfile.mkdtemp(prefix="llmcourse-gradebook-", dir=_scratch()))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "gradebook.db"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)",
+                   (ScriptDirectory(dbutil.ALEMBIC_DIR).get_current_head(),))
+    with _env_for_nbgrader(), Gradebook(f"sqlite:///{path}", course_id=COURSE_ID):
+        pass
+    return path
+
+
 def _api(root: Path, db_path: Path, *, release_dir: str | Path = RELEASE_DIR, timeout: int = 600,
          extra: dict | None = None):
     from nbgrader.apps import NbGraderAPI
@@ -98,8 +135,9 @@ def build(root: Path | None = None, *, release_dir: Path | None = None, assignme
     assignments = assignments or list_assignments(root)
     release = Path(release_dir) if release_dir else root / RELEASE_DIR
     out: list[Path] = []
-    with tempfile.TemporaryDirectory() as tmp, _env_for_nbgrader():
-        api = _api(root, Path(tmp) / "gradebook.db", release_dir=release)
+    with tempfile.TemporaryDirectory(dir=_scratch()) as tmp, _env_for_nbgrader():
+        db = shutil.copy(_empty_gradebook(), Path(tmp) / "gradebook.db")  # a fresh copy: builds stay independent
+        api = _api(root, Path(db), release_dir=release)
         for a in assignments:
             if not (root / SOURCE_DIR / a).is_dir():
                 raise CourseError(f"{root / SOURCE_DIR / a}: no such assignment (have: {list_assignments(root)})")
