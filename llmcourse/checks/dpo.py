@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 
 import torch
 import torch.nn.functional as F
 
 from llmcourse import dpo
-from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, passed, quiet
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, passed, quiet, uses
 
-__all__ = ["LOGPS_MISTAKES", "LOSS_MISTAKES", "REWARD_MISTAKES", "ACCURACY_MISTAKES", "IPO_MISTAKES",
+__all__ = ["LOGPS_MISTAKES", "LOSS_MISTAKES", "REWARD_MISTAKES", "ACCURACY_MISTAKES", "IPO_MISTAKES", "REFERENCE_MISTAKES",
            "check_sequence_logprobs", "check_dpo_loss", "check_implicit_rewards", "check_reward_accuracy",
            "check_make_reference", "check_ipo_loss"]
 
@@ -157,6 +158,8 @@ def _lp_case(seed: int, b: int, t: int, v: int, scale: float = 1.0, prompt=None,
     return logits, labels
 
 
+@uses([m for m in LOGPS_MISTAKES if inspect.unwrap(m.fn) in (_lp_mask_not_applied, _lp_no_shift, _lp_padding_in_average,
+                                                               _lp_always_mean, _lp_log_softmax_naive)])
 def check_sequence_logprobs(fn, *, hidden: bool = False) -> None:
     """Grade ``sequence_logprobs(logits, labels, average=False)`` on values and ∂/∂logits."""
     _refuse_reference(fn, dpo.sequence_logprobs, "sequence_logprobs")
@@ -255,6 +258,8 @@ def _reference_dpo_loss(pc, pr, rc, rr, beta=0.1):
     return dpo.dpo_loss(pc, pr, rc, rr, beta)
 
 
+@uses([m for m in LOSS_MISTAKES if inspect.unwrap(m.fn) in (_loss_sign_flipped, _loss_beta_outside, _loss_reference_ignored,
+                                                             _loss_naive, _loss_summed)])
 def check_dpo_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
     beta=0.1)`` on the loss and its gradients with respect to the policy's log-probs."""
@@ -344,6 +349,16 @@ ACCURACY_MISTAKES = [
 ]
 
 
+def _rw_not_detached(policy_logps, ref_logps, beta=0.1):
+    return beta * (policy_logps - ref_logps)
+
+
+# right in value, so only the check after the cases names it (not a case-level mistake)
+_NOT_DETACHED = Mistake("not detached", _rw_not_detached,
+                        "The reward is a metric: return β·(…).detach() so no gradient flows from it.")
+
+
+@uses(REWARD_MISTAKES[:1], [_NOT_DETACHED])
 def check_implicit_rewards(fn, *, hidden: bool = False) -> None:
     """Grade ``implicit_rewards(policy_logps, ref_logps, beta=0.1)``: values, and no gradient (a metric)."""
     _refuse_reference(fn, dpo.implicit_rewards, "implicit_rewards")
@@ -366,6 +381,7 @@ def check_implicit_rewards(fn, *, hidden: bool = False) -> None:
     passed("implicit_rewards", "the reward is detached (a metric, not part of the loss)")
 
 
+@uses(ACCURACY_MISTAKES[:1])
 def check_reward_accuracy(fn, *, hidden: bool = False) -> None:
     """Grade ``reward_accuracy(chosen_rewards, rejected_rewards)``."""
     _refuse_reference(fn, dpo.reward_accuracy, "reward_accuracy")
@@ -394,6 +410,33 @@ def _tiny_model():
         return LlamaForCausalLM(cfg).train()
 
 
+def _ref_policy_itself(model):
+    model.eval()
+    return model
+
+
+def _ref_requires_grad(model):
+    return copy.deepcopy(model).eval()
+
+
+def _ref_training_mode(model):
+    ref = copy.deepcopy(model)
+    for p in ref.parameters():
+        p.requires_grad = False
+    return ref
+
+
+# the grader checks properties of the returned model, so these are named by its messages, not by their outputs
+REFERENCE_MISTAKES = [
+    Mistake("reference not frozen — you returned the policy itself", _ref_policy_itself,
+            "Return copy.deepcopy(model): π_ref must stay where training started."),
+    Mistake("reference not frozen — its parameters still require gradients", _ref_requires_grad,
+            "Call ref.requires_grad_(False) on the copy."),
+    Mistake("reference left in training mode", _ref_training_mode, "Call ref.eval() on the copy."),
+]
+
+
+@uses(REFERENCE_MISTAKES)
 def check_make_reference(fn, *, hidden: bool = False) -> None:
     """Grade ``make_reference(model)``: a frozen copy — a different object with its own parameters, equal
     weights, no gradients, eval mode — that one optimizer step on the policy leaves unchanged."""
@@ -488,6 +531,7 @@ def _reference_ipo_loss(pc, pr, rc, rr, beta=0.1):
     return dpo.ipo_loss(pc, pr, rc, rr, beta)
 
 
+@uses(IPO_MISTAKES[:2])
 def check_ipo_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``ipo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,
     beta=0.1)`` on the loss and its gradients with respect to the policy's log-probs."""

@@ -16,7 +16,7 @@ import inspect
 
 import torch
 
-from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail
+from llmcourse.checks import Case, Mistake, calls_reference, check_function, compare, fail, uses
 from llmcourse.grpo import functional as G
 
 __all__ = ["check_group_advantages", "check_clipped_token_loss", "check_reduce_token_loss", "check_grpo_loss"]
@@ -112,6 +112,7 @@ ADVANTAGE_MISTAKES = [
 ]
 
 
+@uses(ADVANTAGE_MISTAKES[:4])
 def check_group_advantages(fn, *, hidden: bool = False) -> None:
     """Grade ``group_advantages(rewards, num_generations, scale_rewards="group", eps=1e-4) -> (B,)``."""
     r = T([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
@@ -181,9 +182,19 @@ def _tok_mistake(**flags):
     return f
 
 
-_tok_min_max_swapped = _tok_mistake(swap=True)
-_tok_prob_ratio = _tok_mistake(prob=True)
-_tok_symmetric = _tok_mistake(symmetric=True)
+# the catalogued ones are named functions (the catalogue derives the student's cell from them)
+def _tok_min_max_swapped(logprobs, old_logprobs, advantages, epsilon_low=0.2, epsilon_high=None):
+    return _tok(logprobs, old_logprobs, advantages, epsilon_low, epsilon_high, swap=True)
+
+
+def _tok_prob_ratio(logprobs, old_logprobs, advantages, epsilon_low=0.2, epsilon_high=None):
+    return _tok(logprobs, old_logprobs, advantages, epsilon_low, epsilon_high, prob=True)
+
+
+def _tok_symmetric(logprobs, old_logprobs, advantages, epsilon_low=0.2, epsilon_high=None):
+    return _tok(logprobs, old_logprobs, advantages, epsilon_low, epsilon_high, symmetric=True)
+
+
 _tok_clip_both_sides_high = _tok_mistake(high_both=True)
 _tok_no_clip = _tok_mistake(noclip=True)
 _tok_objective = _tok_mistake(objective=True)
@@ -212,6 +223,7 @@ _NEW = _OLD + T([[0.4, -0.5, 0.05, 0.2], [0.3, -0.4, 2.0, -2.0], [0.0, 0.25, -0.
 _ADV = T([1.0, -1.5, 0.5])
 
 
+@uses(TOKEN_MISTAKES[:3])
 def check_clipped_token_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``clipped_token_loss(logprobs, old_logprobs, advantages, epsilon_low=0.2, epsilon_high=None)
     -> (B, T)``, value and gradient with respect to ``logprobs``."""
@@ -258,20 +270,38 @@ def _red_mistake(**flags):
     return f
 
 
+def _red_grpo_token_level(per_token_loss, mask, loss_type="dapo", *, max_completion_length=None,
+                          num_sequences=None, num_tokens=None):
+    return _red(per_token_loss, mask, loss_type, max_completion_length=max_completion_length,
+                num_sequences=num_sequences, num_tokens=num_tokens, grpo_token_level=True)
+
+
+def _red_dr_tokens(per_token_loss, mask, loss_type="dapo", *, max_completion_length=None, num_sequences=None,
+                   num_tokens=None):
+    return _red(per_token_loss, mask, loss_type, max_completion_length=max_completion_length,
+                num_sequences=num_sequences, num_tokens=num_tokens, dr_tokens=True)
+
+
+def _red_local(per_token_loss, mask, loss_type="dapo", *, max_completion_length=None, num_sequences=None,
+               num_tokens=None):
+    return _red(per_token_loss, mask, loss_type, max_completion_length=max_completion_length,
+                num_sequences=num_sequences, num_tokens=num_tokens, local=True)
+
+
 REDUCTION_MISTAKES = [
     Mistake("loss_type='grpo' computed token-level (Σ mℓ / Σ m) instead of a mean of per-sequence means",
-            _red_mistake(grpo_token_level=True),
+            _red_grpo_token_level,
             "'grpo' first averages each completion over its own real tokens, then averages the completions."),
     Mistake("per-sequence mean over all T columns (padding counted in the length)", _red_mistake(grpo_pad=True),
             "Divide each completion's masked sum by *its* number of real tokens, mask.sum(-1), not by T."),
-    Mistake("dr_grpo divided by the number of real tokens", _red_mistake(dr_tokens=True),
+    Mistake("dr_grpo divided by the number of real tokens", _red_dr_tokens,
             "Dr. GRPO's normaliser is a constant, N · max_completion_length, so no completion's length changes "
             "the weight of its tokens."),
     Mistake("dr_grpo divided by the tensor width T instead of max_completion_length", _red_mistake(dr_width=True),
             "Use max_completion_length (when given): a batch whose longest completion is short must not weigh more."),
     Mistake("padding not masked", _red_mistake(unmasked=True),
             "Multiply by the mask before summing: padding positions hold garbage."),
-    Mistake("num_sequences / num_tokens ignored (normalised by this micro-batch's own counts)", _red_mistake(local=True),
+    Mistake("num_sequences / num_tokens ignored (normalised by this micro-batch's own counts)", _red_local,
             "The totals of the whole batch are passed so micro-batch losses add up to the batch's loss: divide by "
             "num_sequences / num_tokens when they are given (this is the bug TRL fixed in its PR #6024)."),
 ]
@@ -280,6 +310,7 @@ _PTL = T([[1.0, 2.0, 3.0, 99.0], [4.0, 99.0, 99.0, 99.0], [-1.0, 0.5, -2.0, 1.5]
 _PMASK = T([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]])
 
 
+@uses([m for m in REDUCTION_MISTAKES if m.fn in (_red_grpo_token_level, _red_dr_tokens, _red_local)])
 def check_reduce_token_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``reduce_token_loss(per_token_loss, mask, loss_type, *, max_completion_length=None,
     num_sequences=None, num_tokens=None) -> scalar``, value and gradient with respect to the token losses."""
@@ -366,8 +397,22 @@ def _loss_mistake(**flags):
     return f
 
 
-_loss_local = _loss_mistake(local=True)
-_loss_k1 = _loss_mistake(kl="k1")
+def _loss_local(logprobs, old_logprobs, advantages, mask, *, loss_type="dapo", epsilon_low=0.2, epsilon_high=None,
+                beta=0.0, ref_logprobs=None, max_completion_length=None, num_sequences=None, num_tokens=None):
+    return _loss(logprobs, old_logprobs, advantages, mask, loss_type=loss_type, epsilon_low=epsilon_low,
+                 epsilon_high=epsilon_high, beta=beta, ref_logprobs=ref_logprobs,
+                 max_completion_length=max_completion_length, num_sequences=num_sequences, num_tokens=num_tokens,
+                 local=True)
+
+
+def _loss_k1(logprobs, old_logprobs, advantages, mask, *, loss_type="dapo", epsilon_low=0.2, epsilon_high=None,
+             beta=0.0, ref_logprobs=None, max_completion_length=None, num_sequences=None, num_tokens=None):
+    return _loss(logprobs, old_logprobs, advantages, mask, loss_type=loss_type, epsilon_low=epsilon_low,
+                 epsilon_high=epsilon_high, beta=beta, ref_logprobs=ref_logprobs,
+                 max_completion_length=max_completion_length, num_sequences=num_sequences, num_tokens=num_tokens,
+                 kl="k1")
+
+
 _loss_k3_reversed = _loss_mistake(kl="k3_reversed")
 _loss_kl_unmasked = _loss_mistake(kl_masked=False)
 _loss_kl_outside_clip_sign = _loss_mistake(kl_sign=-1.0)
@@ -390,6 +435,7 @@ LOSS_MISTAKES = [
 ]
 
 
+@uses(LOSS_MISTAKES[:2])
 def check_grpo_loss(fn, *, hidden: bool = False) -> None:
     """Grade ``grpo_loss(logprobs, old_logprobs, advantages, mask, *, loss_type, epsilon_low, epsilon_high,
     beta, ref_logprobs, max_completion_length, num_sequences, num_tokens) -> scalar``: its value and
