@@ -9,6 +9,7 @@ import pytest
 from llmcourse import augment
 from llmcourse.checks import CheckFailure
 from llmcourse.checks import augment as checks
+from llmcourse.checks import augment_eda  # the classic mistakes live beside their graders
 from llmcourse.augment import PUNCTUATION, STOP_WORDS
 
 
@@ -311,8 +312,8 @@ def test_each_catalogued_mistake_is_caught_by_name(check, mistake):
 
 _RUN = """
 import random, sys
-from llmcourse.checks import augment as A
-fn = getattr(A, sys.argv[1])
+from llmcourse.checks import augment as A, augment_eda as E  # the mistakes live beside their graders
+fn = getattr(E, sys.argv[1])
 print(fn(list(A.SENTENCES[2]), 0.5, A.synonyms, random.Random(11)))
 """
 
@@ -332,7 +333,7 @@ def test_set_ordering_differs_across_fresh_processes_and_the_salted_check_sees_i
                                 check=True).stdout)
     assert len(outs) > 1
     check = checks.check_synonym_replacement if name.startswith("_sr") else checks.check_random_insertion
-    fails_with(check, getattr(checks, name), "not reproducible across processes (set ordering)")
+    fails_with(check, getattr(augment_eda, name), "not reproducible across processes (set ordering)")
 
 
 @pytest.mark.slow
@@ -341,7 +342,7 @@ def test_the_reference_is_the_same_in_every_fresh_process():
     import subprocess
     import sys
 
-    code = _RUN.replace("fn = getattr(A, sys.argv[1])", "from llmcourse import augment as R; fn = R.synonym_replacement")
+    code = _RUN.replace("fn = getattr(E, sys.argv[1])", "from llmcourse import augment as R; fn = R.synonym_replacement")
     outs = {subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONHASHSEED=str(s)),
                            capture_output=True, text=True, check=True).stdout for s in range(1, 5)}
     assert len(outs) == 1
