@@ -24,7 +24,7 @@ import random
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
@@ -61,9 +61,12 @@ class DemoConfig:
     n_onpolicy: int = 1000
     """Reward-model pairs labelled on the SFT model's own samples (correct answer ≻ its answer), added
     to the task-world pairs: a reward model that has seen the policy's mistakes judges them during PPO."""
-    template: str = "simple"
+    template: str = "auto"
     """The prompt format of every stage: ``"simple"`` (the seed guide's ``Instruction:/Input:/Output:``,
-    short, so training is fast) or ``"alpaca"`` (Alpaca's preamble, about three times as many tokens)."""
+    short, so training is fast), ``"alpaca"`` (Alpaca's preamble, about three times as many tokens),
+    ``"chat"`` (the model's own chat template, ``tokenizer.apply_chat_template``: SFT masks all but the
+    assistant's answer; the reward model and PPO see the same prompts) or ``"auto"``: ``"chat"`` for a
+    registered pretrained chat model, ``"simple"`` otherwise."""
 
     def __post_init__(self):
         check_numbers(self)  # every numeric key: a finite number in its range, named in the message
@@ -71,8 +74,10 @@ class DemoConfig:
             raise ValueError(f"seeds must be ≥ 1, got {self.seeds}")
         if self.n_eval < 1 or self.n_train < 1:
             raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
-        if self.template not in ("simple", "alpaca"):
-            raise ValueError(f"template must be 'simple' or 'alpaca', got {self.template!r}")
+        if self.template == "auto":
+            self.template = "chat" if is_registered(self.model) else "simple"
+        if self.template not in ("simple", "alpaca", "chat"):
+            raise ValueError(f"template must be 'simple', 'alpaca', 'chat' or 'auto', got {self.template!r}")
 
 
 def stage_configs(demo: DemoConfig) -> dict:
@@ -108,7 +113,8 @@ def demo_settings(given: dict, config_path: str | None = None) -> tuple[DemoConf
         return DemoConfig(**given), {}
     sections = read_sections(config_path, {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig,
                                            "ppo": PPOConfig})
-    demo = override(DemoConfig(), {**sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
+    # "auto" is resolved from the model, so it must reach the config together with the model
+    demo = override(DemoConfig(), {"template": "auto", **sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
     presets = stage_configs(demo)
     return demo, {k: override(presets[k], sections[k], where=f"{config_path}[{k}]")
                   for k in ("sft", "reward", "ppo") if k in sections}
@@ -118,7 +124,9 @@ def _split_user_data(path: str, seed: int, template: str):
     """Read and check **every** record of a ``--data`` file, then shuffle and split it: instruction
     examples for SFT, or preference pairs (any shape :mod:`llmcourse.preferences` reads) for the reward
     model. Checking comes first, so an error names the record's own line (or index) and field, and
-    comes before any model is loaded."""
+    comes before any model is loaded. With ``"chat"`` preference pairs stay :class:`PreferencePair`
+    objects (the tokenizer's chat template renders them, once it is loaded) and chats may have several
+    exchanges (the template renders the earlier ones into the prompt)."""
     from llmcourse.preferences import read_preference_records, render_pair
     from llmcourse.records import RecordError, iter_records
     from llmcourse.sft.data import load_examples
@@ -129,12 +137,14 @@ def _split_user_data(path: str, seed: int, template: str):
     first = first.record
     if {"chosen", "rejected"} <= set(first) or "preferred_output" in first:
         kind = "preference"
-        items = [render_pair(p, template) for p in read_preference_records(path)]
+        items = read_preference_records(path)
+        if template != "chat":
+            items = [render_pair(p, template) for p in items]
     else:
         kind = "instruction"
         items = load_examples(path)
         for ex in items:
-            if ex.history:
+            if ex.history and template != "chat":
                 raise RecordError(
                     f"{ex.where}: a multi-turn chat ({len(ex.history) // 2 + 1} exchanges); the demo trains every stage "
                     f"on single-exchange {template!r} prompts — keep only the last exchange of each chat, or train "
@@ -188,8 +198,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
               "tuned for a 0.8M model trained from scratch; they usually collapse a pretrained model. For one, set "
               "learning_rate in [sft]/[reward]/[ppo] of a --config file (e.g. recipes.DEMO_PRETRAINED: 2e-5 / 1e-5 / 1e-6)")
 
-    def prompt(instruction: str, input: str = "") -> str:
-        return templates.single_turn(config.template, instruction, input)[0]
+    def prompt(instruction: str, input: str = "") -> str:  # after the tokenizer is loaded ("chat" needs it)
+        return templates.single_turn(config.template, instruction, input, tokenizer=tokenizer)[0]
     out = Path(config.output)
     # Under a launcher every process trains; only the main one writes the report. Every process checks
     # the output folder first, so a refusal stops them all before any collective operation.
@@ -199,18 +209,29 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         tmp = Path(tmp)
         seconds: dict[str, float] = {}
         # ---------------------------------------------------------------- data
+        # the user's file is checked whole before anything loads; then the tokenizer ("chat" renders with it)
+        user = _split_user_data(config.data, config.seed, config.template) if config.data else None
+        print(f"[1/4] base model: {'embedded' if config.model is None else config.model}")
+        tokenizer = models.load_tokenizer(config.model)
+        if config.template == "chat" and not getattr(tokenizer, "chat_template", None):
+            raise ValueError(f"template = 'chat', but the tokenizer of {config.model or 'the embedded model'} has no chat "
+                             "template; set template = 'simple' or 'alpaca' in the --config file's [demo] section")
         n_train = 64 if config.quick else config.n_train
         n_eval = min(config.n_eval, 24) if config.quick else config.n_eval
         train_problems, held_out = tasks.split_problems(n_train, n_eval, seed=config.seed)
         sft_train = [tasks.to_record(p) for p in train_problems]
         sft_eval = None
         pref_train, pref_eval = task_preference_data(256 if config.quick else 3000, 64 if config.quick else 300,
-                                                     seed=config.seed, template=config.template)
+                                                     seed=config.seed, template=config.template, tokenizer=tokenizer)
         data_note = "task world (generated)"
         onpolicy = not config.data and config.n_onpolicy > 0
-        if config.data:
-            kind, train_part, eval_part = _split_user_data(config.data, config.seed, config.template)
+        if user:
+            kind, train_part, eval_part = user
             if kind == "preference":
+                if config.template == "chat":  # rendered by the tokenizer's chat template, now loaded
+                    from llmcourse.preferences import render_pair
+
+                    train_part, eval_part = ([render_pair(p, "chat", tokenizer) for p in part] for part in user[1:])
                 pref_train, pref_eval = train_part, eval_part
                 data_note = f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs)"
             else:
@@ -219,8 +240,6 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         eval_data = prompts_from_records([tasks.to_record(p) for p in held_out], template=prompt)
 
         # ---------------------------------------------------------------- stage 0: base
-        print(f"[1/4] base model: {'embedded' if config.model is None else config.model}")
-        tokenizer = models.load_tokenizer(config.model)
         base = models.load_model(config.model)
         models.ensure_pad_token(tokenizer, base)
         models.check_tokenizer(tokenizer)
@@ -240,7 +259,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             shown_rm = train_problems[: 32 if config.quick else config.n_onpolicy]
             samples = policy_samples(sft_model, tokenizer, [prompt(p.instruction, p.input) for p in shown_rm],
                                      response_length=cfgs["ppo"].response_length, seed=config.seed)
-            pref_train = onpolicy_pairs(shown_rm, samples, config.seed, template=config.template) + pref_train
+            pref_train = onpolicy_pairs(shown_rm, samples, config.seed, template=config.template,
+                                        tokenizer=tokenizer) + pref_train
         reward_model = reward_model_from_causal_lm(copy.deepcopy(sft_model), seed=config.seed)
         rm_history = train_reward_model(reward_model, tokenizer, pref_train, cfgs["reward"], eval_pairs=pref_eval)
         # mean 0 / std 1 on preferred answers, as usual before RL: β then means the same thing

@@ -252,11 +252,6 @@ def _openai_pair(rec: dict[str, Any], where: str) -> PreferencePair:
 # --------------------------------------------------------------------------- rendering
 
 
-def _strip_bos(text: str, tokenizer) -> str:
-    bos = getattr(tokenizer, "bos_token", None)
-    return text[len(bos):] if bos and text.startswith(bos) else text
-
-
 def _resolve_template(template: str | None, tokenizer) -> str | None:
     if template is None:
         return "chat" if getattr(tokenizer, "chat_template", None) else None
@@ -280,12 +275,8 @@ def render_pair(pair: PreferencePair, template: str | None = None, tokenizer=Non
                               "tokenizer= (its chat template) or template='simple'/'alpaca'")
         turns = list(pair.prompt)
         if kind == "chat":
-            if not getattr(tokenizer, "chat_template", None):
-                raise ValueError("template='chat' needs a tokenizer with a chat template; pass tokenizer=, or use "
-                                 "template='simple'/'alpaca' for single-exchange conversations")
             messages = [{"role": r, "content": t} for r, t in turns]
-            out["prompt"] = _strip_bos(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
-                                       tokenizer)
+            out["prompt"] = templates.chat_text(tokenizer, messages, add_generation_prompt=True)
         else:
             system = turns.pop(0)[1] if turns[0][0] == "system" else ""
             if len(turns) != 1:

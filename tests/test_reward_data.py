@@ -195,5 +195,7 @@ def test_task_preference_data_renders_the_sft_template():
     assert (p, r) == ("Instruction: Reverse the list.\nInput: 1 2\nOutput:", " 2 1")
     assert templates.response("simple", "2 1") == r and templates.response("alpaca", "2 1") == "2 1"
     assert {h["prompt"] for h in held}.isdisjoint({s["prompt"] for s in simple})
-    with pytest.raises(ValueError, match="'alpaca' or 'simple'"):
+    with pytest.raises(ValueError, match="'alpaca', 'simple' or 'chat'"):
+        task_preference_data(20, 5, template="chatml")
+    with pytest.raises(ValueError, match="'chat' needs the tokenizer"):  # its chat template renders the prompts
         task_preference_data(20, 5, template="chat")

@@ -273,12 +273,13 @@ def alpaca_template(rec: dict) -> str:
     return templates.alpaca_prompt(rec["instruction"], rec["input"])
 
 
-def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str = "alpaca") -> list[dict]:
+def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str = "alpaca",
+               tokenizer=None) -> list[dict]:
     """``n`` task-world preference pairs (:func:`llmcourse.tasks.preference_pairs`) rendered with an
-    SFT template (``"alpaca"`` or ``"simple"``), so a reward model sees prompts and answers exactly as
-    the SFT policy it will judge was trained on them."""
+    SFT template (``"alpaca"``, ``"simple"``, or ``"chat"`` with ``tokenizer``), so a reward model sees
+    prompts and answers exactly as the SFT policy it will judge was trained on them."""
     def prompt(rec: dict) -> str:
-        return templates.single_turn(template, rec["instruction"], rec["input"])[0]
+        return templates.single_turn(template, rec["instruction"], rec["input"], tokenizer=tokenizer)[0]
 
     def answer(text: str) -> str:
         return templates.response(template, text)
@@ -288,7 +289,7 @@ def task_pairs(n: int, seed: int = 0, *, bias: str | None = None, template: str 
 
 
 def onpolicy_pairs(problems: Sequence[tasks.Problem], samples: Sequence[str], seed: int,
-                   template: str = "simple") -> list[dict]:
+                   template: str = "simple", tokenizer=None) -> list[dict]:
     """Pairs a perfect labeller would give for a policy's own answers: the correct answer ≻ the
     policy's answer, unless that answer is exactly right (then a subtly wrong answer takes its place)
     or empty. Training a reward model on the policy's distribution is what makes it a reliable judge
@@ -299,7 +300,7 @@ def onpolicy_pairs(problems: Sequence[tasks.Problem], samples: Sequence[str], se
     rng = random.Random(seed)
     pairs = []
     for p, sample in zip(problems, samples):
-        prompt, chosen = templates.single_turn(template, p.instruction, p.input, p.answer)
+        prompt, chosen = templates.single_turn(template, p.instruction, p.input, p.answer, tokenizer=tokenizer)
         rejected = sample
         if tasks.normalize(sample) == p.answer or not sample.strip():
             rejected = templates.response(template, tasks.wrong_answer(p, rng))
@@ -308,14 +309,15 @@ def onpolicy_pairs(problems: Sequence[tasks.Problem], samples: Sequence[str], se
 
 
 def task_preference_data(n_train: int = 5000, n_eval: int = 300, *, seed: int = 0,
-                         bias: str | None = None, template: str = "alpaca") -> tuple[list[dict], list[dict]]:
+                         bias: str | None = None, template: str = "alpaca",
+                         tokenizer=None) -> tuple[list[dict], list[dict]]:
     """Train / held-out :func:`task_pairs`; held-out pairs whose prompt occurs in the training pairs
     are removed, so held-out accuracy measures generalisation to new problems. (With a few thousand
     training pairs every one of the 100 ``add`` problems is in the training set, so the held-out pairs
     are reverse / sort / max / count.)"""
-    train = task_pairs(n_train, seed, bias=bias, template=template)
+    train = task_pairs(n_train, seed, bias=bias, template=template, tokenizer=tokenizer)
     seen = {p["prompt"] for p in train}
-    held = [p for p in task_pairs(4 * n_eval, seed + 10_007, bias=bias, template=template)
+    held = [p for p in task_pairs(4 * n_eval, seed + 10_007, bias=bias, template=template, tokenizer=tokenizer)
             if p["prompt"] not in seen][:n_eval]
     if len(held) < n_eval:
         raise ValueError(f"only {len(held)} held-out prompts are new; lower n_eval or n_train")

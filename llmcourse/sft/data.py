@@ -171,20 +171,6 @@ def format_alpaca(record: dict[str, str]) -> tuple[str, str]:
     return templates.alpaca_prompt(record["instruction"], record.get("input", "") or ""), record["output"]
 
 
-def _strip_bos(text: str, tokenizer) -> str:
-    bos = getattr(tokenizer, "bos_token", None)
-    return text[len(bos):] if bos and text.startswith(bos) else text
-
-
-def _chat_text(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
-    if tokenizer is None:
-        raise ValueError("template='chat' needs the tokenizer (its chat template renders the messages)")
-    if not getattr(tokenizer, "chat_template", None):
-        raise ValueError(f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no chat template; "
-                         "use template='alpaca' or 'simple', or set tokenizer.chat_template")
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-
 def render_segments(example: Example, template: str | Callable = "alpaca", tokenizer=None) -> list[tuple[str, bool]]:
     """The example as text pieces ``(text, is_target)``, in order; targets are assistant answers.
 
@@ -218,8 +204,8 @@ def render_segments(example: Example, template: str | Callable = "alpaca", token
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
-        prefix = _strip_bos(_chat_text(tokenizer, messages[:i], add_generation_prompt=True), tokenizer)
-        full = _strip_bos(_chat_text(tokenizer, messages[: i + 1], add_generation_prompt=False), tokenizer)
+        prefix = templates.chat_text(tokenizer, messages[:i], add_generation_prompt=True)
+        full = templates.chat_text(tokenizer, messages[: i + 1], add_generation_prompt=False)
         if not prefix.startswith(done) or not full.startswith(prefix) or not full[len(prefix):].startswith(msg["content"]):
             raise ValueError(f"{example.where}: the chat template does not render conversations prefix-consistently "
                              "(an answer's text is not where rendering the turns before it says); "
@@ -230,7 +216,7 @@ def render_segments(example: Example, template: str | Callable = "alpaca", token
         done = prefix + msg["content"]
         if eos and full[len(done):].startswith(eos):
             done += eos  # the EOS id is appended to the target at tokenisation
-    tail = _strip_bos(_chat_text(tokenizer, messages, add_generation_prompt=False), tokenizer)[len(done):]
+    tail = templates.chat_text(tokenizer, messages, add_generation_prompt=False)[len(done):]
     segments = [s for s in segments if s[0] or s[1]]
     if tail.strip():
         segments.append((tail, False))
