@@ -147,8 +147,8 @@ def _split_user_data(path: str, seed: int, template: str):
             if ex.history and template != "chat":
                 raise RecordError(
                     f"{ex.where}: a multi-turn chat ({len(ex.history) // 2 + 1} exchanges); the demo trains every stage "
-                    f"on single-exchange {template!r} prompts — keep only the last exchange of each chat, or train "
-                    "on the whole chats in Python: llmcourse.sft.train_sft(model, tok, path, SFTConfig(template='chat'))")
+                    f"on single-exchange {template!r} prompts — set template = \"chat\" in [demo] (the model's chat "
+                    "template renders whole chats), or keep only the last exchange of each chat")
     if len(items) < 2:
         raise ValueError(f"{path}: needs at least 2 records (one to train, one held out), found {len(items)}")
     random.Random(seed).shuffle(items)
