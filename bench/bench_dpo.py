@@ -114,14 +114,15 @@ def _setup(args):
     return tok, policy, ref, pairs
 
 
-def _trl_trainer(policy, ref, tok, pairs, args, steps: int, out: str):
+def _trl_trainer(policy, ref, tok, pairs, args, steps: int, out: str, bf16: bool = False):
+    """TRL's ``DPOTrainer`` with our settings (also used by ``gpu_check.py``, on any device)."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     ds = Dataset.from_list([{"prompt": tok.bos_token + p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]}
                             for p in pairs])
     cfg = DPOConfig(output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=steps, learning_rate=args.lr,
-                    beta=0.1, bf16=False, gradient_checkpointing=False, report_to="none", logging_steps=10_000,
+                    beta=0.1, bf16=bf16, use_cpu=not torch.cuda.is_available(), gradient_checkpointing=False, report_to="none", logging_steps=10_000,
                     save_strategy="no", disable_tqdm=True, lr_scheduler_type="constant", warmup_steps=0,
                     max_grad_norm=1.0, weight_decay=0.0, dataloader_num_workers=0, seed=0, max_length=None,
                     pad_to_multiple_of=None)
@@ -129,7 +130,10 @@ def _trl_trainer(policy, ref, tok, pairs, args, steps: int, out: str):
         return DPOTrainer(model=policy, ref_model=ref, args=cfg, train_dataset=ds, processing_class=tok)
 
 
-def agreement(args, tok, policy, ref, pairs) -> None:
+def agreement(args, tok, policy, ref, pairs, echo=print) -> dict:
+    """Our DPO loss and gradient against TRL's ``compute_loss`` on ``args.agree_batches`` identical
+    batches of ``args.batch_size`` pairs, fp32, on the device TRL's trainer puts the model on (``ref``
+    is moved there too). Returns the figures; ``echo`` prints each batch's line."""
     from llmcourse import dpo
 
     with tempfile.TemporaryDirectory() as out:
@@ -140,35 +144,40 @@ def agreement(args, tok, policy, ref, pairs) -> None:
         same = all(list(rows[i]["prompt_ids"]) + list(rows[i]["chosen_ids"]) == ours[i]["chosen"]["input_ids"]
                    and list(rows[i]["prompt_ids"]) + list(rows[i]["rejected_ids"]) == ours[i]["rejected"]["input_ids"]
                    for i in range(len(ours)))
-        print(f"token ids identical for all {len(ours)} pairs: {same}")
+        echo(f"token ids identical for all {len(ours)} pairs: {same}")
         model = trainer.model
         model.train()
-        rel_loss, rel_grad = [], []
+        device = next(model.parameters()).device
+        ref_model = trainer.ref_model.to(device)
+        rel_loss, rel_grad, losses = [], [], []
         for k in range(args.agree_batches):
             idx = list(range(k * args.batch_size, (k + 1) * args.batch_size))
-            trl_batch = trainer.data_collator([rows[i] for i in idx])
+            trl_batch = trainer._prepare_inputs(trainer.data_collator([rows[i] for i in idx]))  # to the device
             model.zero_grad()
             with contextlib.redirect_stdout(io.StringIO()):
                 trl_loss = trainer.compute_loss(model, trl_batch)
             trl_loss.backward()
             g_trl = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
             model.zero_grad()
-            b = collate([ours[i] for i in idx])
+            b = {key: v.to(device) for key, v in collate([ours[i] for i in idx]).items()}
             fwd = lambda m: dpo.sequence_logprobs(m(input_ids=b["input_ids"], attention_mask=b["attention_mask"],  # noqa: E731
                                                     use_cache=False).logits, b["labels"])
             lp = fwd(model)
             with torch.no_grad():
-                rl = fwd(trainer.ref_model)
+                rl = fwd(ref_model)
             B = len(idx)
             our_loss = dpo.dpo_loss(lp[:B], lp[B:], rl[:B], rl[B:], beta=0.1)
             our_loss.backward()
             g_ours = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+            losses.append((our_loss.item(), trl_loss.item()))
             rel_loss.append(abs(our_loss.item() - trl_loss.item()) / abs(trl_loss.item()))
             rel_grad.append(float((g_ours - g_trl).norm() / g_trl.norm()))
-            print(f"  batch {k}: ours {our_loss.item():.7f}  TRL {trl_loss.item():.7f}  rel diff {rel_loss[-1]:.2e}; "
-                  f"gradient rel diff ‖g_ours − g_TRL‖/‖g_TRL‖ {rel_grad[-1]:.2e}")
-        print(f"loss agreement over {args.agree_batches} batches of {args.batch_size} pairs: max relative difference "
-              f"{max(rel_loss):.2e} (goal ≤ 1e-5); gradients: max {max(rel_grad):.2e}")
+            echo(f"  batch {k}: ours {our_loss.item():.7f}  TRL {trl_loss.item():.7f}  rel diff {rel_loss[-1]:.2e}; "
+                 f"gradient rel diff ‖g_ours − g_TRL‖/‖g_TRL‖ {rel_grad[-1]:.2e}")
+        echo(f"loss agreement over {args.agree_batches} batches of {args.batch_size} pairs: max relative difference "
+             f"{max(rel_loss):.2e} (goal ≤ 1e-5); gradients: max {max(rel_grad):.2e}")
+    return {"token_ids_identical": same, "device": str(device), "losses_ours_trl": losses,
+            "max_rel_loss": max(rel_loss), "max_rel_grad": max(rel_grad)}
 
 
 def _floor(policy, ref, batches, args) -> float:

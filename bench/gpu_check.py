@@ -20,6 +20,17 @@ model, PPO; DPO and GRPO when the package has them):
   On a CPU only the host reads are counted (they would be synchronisations on a GPU);
 * **TRL side by side** on the same device: ``SFTTrainer`` and ``RewardTrainer`` with the same model,
   data, batch size and steps (TRL has no PPO trainer any more);
+* **DPO against TRL's** ``DPOTrainer`` (``dpo_trl``): fp32 loss and gradient on identical batches
+  (the PPO lab's SFT model as policy, the base model as reference: losses are not all log 2), and
+  throughput with the settings of the DPO row, fp32 and bf16;
+* **the sync fixes, A/B in one process** (``sync_ab``): each trainer's syncs (host reads on a CPU) per
+  step and fp32 steps/s with the fixes as they are and with them undone by :func:`sync_fixes_undone`
+  (every ``non_blocking=True`` copy made blocking — Accelerate's batch copies, the RL layer's padding,
+  PPO's permutation — and ``training.read_metrics`` reading each metric alone). The SFT target count
+  on the host and the single check of the Bradley–Terry loss have no switch: their "before" is the
+  separate-process run recorded in ``bench/README.md``;
+* **the reward model with and without prompt sharing** (``reward_share``: ``RewardConfig.share_prompt``
+  on, off, and TRL's ``RewardTrainer``, interleaved, fp32 and bf16);
 * **a SmolLM2-135M-shaped model** (its published shape, random weights: the GPU machine can neither
   download the registered model nor carry its 98 MB file) for SFT throughput where the GPU has real
   work to do (skipped on a CPU).
@@ -27,7 +38,9 @@ model, PPO; DPO and GRPO when the package has them):
 Each section runs in ``try``/``except``: an error is recorded in the JSON and the run goes on. The
 end of the output is a table; the JSON has every figure.
 
-Run:  python bench/gpu_check.py [--device cuda|cpu] [--out FILE.json] [--quick]
+``--only dpo_trl,sync_ab,reward_share`` runs just those sections (any of :data:`SECTIONS`).
+
+Run:  python bench/gpu_check.py [--device cuda|cpu] [--out FILE.json] [--quick] [--only SECTIONS]
 """
 
 from __future__ import annotations
@@ -55,6 +68,8 @@ FIRST_STEP_RTOL = 1e-5
 LATER_STEPS_RTOL = 1e-3
 ATOL = 1e-6
 BENCH = Path(__file__).resolve().parent
+SECTIONS = ("agreement", "bf16", "throughput", "syncs", "trl", "big", "profile", "reference", "dpo_trl", "sync_ab",
+            "reward_share")
 
 
 def parse_args(argv=None):
@@ -68,8 +83,9 @@ def parse_args(argv=None):
     ap.add_argument("--sync-steps", type=int, default=10, help="n of the sync count (runs n and 2n steps)")
     ap.add_argument("--big", choices=["auto", "yes", "no"], default="auto",
                     help="the SmolLM2-135M-shaped section (auto: on a GPU only)")
-    ap.add_argument("--skip", default="", help="comma-separated sections to skip: "
-                    "agreement,bf16,throughput,syncs,trl,big,profile,reference")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: " + ",".join(SECTIONS))
+    ap.add_argument("--only", default="", help="comma-separated sections to run, all others skipped "
+                    "(e.g. dpo_trl,sync_ab,reward_share)")
     ap.add_argument("--precisions", default="no,bf16", help="mixed_precision values to run (default: no,bf16)")
     ap.add_argument("--quick", action="store_true", help="tiny step counts (the test suite's setting)")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
@@ -84,6 +100,12 @@ def parse_args(argv=None):
         if args.big == "auto":
             args.big = "no"
     args.skip = {s for s in args.skip.split(",") if s}
+    only = {s for s in args.only.split(",") if s}
+    unknown = (args.skip | only) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown section(s) {sorted(unknown)}; the sections are {','.join(SECTIONS)}")
+    if only:
+        args.skip |= set(SECTIONS) - only
     args.precisions = [p for p in args.precisions.split(",") if p]
     return args
 
@@ -232,6 +254,115 @@ def per_step_syncs(run, n: int, device) -> dict:
     return out
 
 
+def _read_metrics_one_by_one(accelerator, mean, max=None, min=None) -> dict[str, float]:
+    """``training.read_metrics`` as it was before the fix: the same figures, each read back alone."""
+    import torch
+
+    out = {}
+    for d, op in ((mean, torch.mean), (max or {}, torch.amax), (min or {}, torch.amin)):
+        for name, v in d.items():
+            own = v.detach().float().reshape(-1).mean() if op is torch.mean else op(v.detach().float())
+            out[name] = op(accelerator.gather(own[None])).item()  # one device → host read per metric
+    return out
+
+
+@contextlib.contextmanager
+def sync_fixes_undone():
+    """The switchable host–device synchronisation fixes, undone for the block: every copy asked for
+    with ``non_blocking=True`` (Accelerate's batch copies, ``rl.rollout.left_pad``, PPO's minibatch
+    permutation) is made blocking, and ``training.read_metrics`` reads each metric alone."""
+    from torch.overrides import TorchFunctionMode
+
+    from llmcourse import training
+
+    class BlockingCopies(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if kwargs and kwargs.get("non_blocking"):
+                kwargs = {**kwargs, "non_blocking": False}
+            return func(*args, **(kwargs or {}))
+
+    saved = training.read_metrics
+    training.read_metrics = _read_metrics_one_by_one
+    try:
+        with BlockingCopies():
+            yield
+    finally:
+        training.read_metrics = saved
+
+
+def sync_ab(check, n: int, device, warmup: int, timed: int) -> dict:
+    """Syncs per step (host reads on a CPU) and fp32 steps/s of one trainer with the sync fixes as they
+    are ("fixed") and undone ("undone"), in this process; the timings interleaved fixed, undone, undone,
+    fixed (medians)."""
+    def variant(name):
+        return contextlib.nullcontext() if name == "fixed" else sync_fixes_undone()
+
+    out: dict = {"n": n}
+    for name in ("fixed", "undone"):
+        with variant(name):
+            out[name] = per_step_syncs(check.sync_run, n, device)
+    speed: dict[str, list[float]] = {"fixed": [], "undone": []}
+    for name in ("fixed", "undone", "undone", "fixed"):
+        with variant(name):
+            speed[name].append(check.throughput("no", warmup, timed)["steps_per_s"])
+    for name, v in speed.items():
+        out[name]["steps_per_s"] = statistics.median(v)
+        out[name]["steps_per_s_runs"] = v
+    out["speedup"] = out["fixed"]["steps_per_s"] / out["undone"]["steps_per_s"]
+    return out
+
+
+def reward_share(timed_check, precision: str, warmup: int, timed: int, device, with_trl: bool) -> dict:
+    """The reward model's throughput with prompt sharing on and off (and TRL's ``RewardTrainer``),
+    interleaved on, off, TRL, TRL, off, on; medians of tokens/s (both full sequences of each pair
+    counted, as TRL processes them, so the three are comparable)."""
+    on, off = timed_check(True), timed_check(False)
+    runs: dict[str, list[dict]] = {"share_on": [], "share_off": [], "trl": []}
+    order = ["share_on", "share_off"] + (["trl", "trl"] if with_trl else []) + ["share_off", "share_on"]
+    for name in order:
+        free(device)
+        if name == "trl":
+            r = trl_throughput("reward", on, precision, warmup, timed, device)
+        else:
+            r = (on if name == "share_on" else off).throughput(precision, warmup, timed)
+        r["peak_mib"] = peak_mib(device)
+        runs[name].append(r)
+    out: dict = {}
+    for name, rs in runs.items():
+        if rs:
+            out[name] = {"tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
+                         "steps_per_s": statistics.median(r["steps_per_s"] for r in rs),
+                         "peak_mib": max((r["peak_mib"] or 0) for r in rs) if device.type == "cuda" else None,
+                         "tokens_per_s_runs": [r["tokens_per_s"] for r in rs]}
+    out["on_vs_off"] = out["share_on"]["tokens_per_s"] / out["share_off"]["tokens_per_s"]
+    if "trl" in out:
+        out["on_vs_trl"] = out["share_on"]["tokens_per_s"] / out["trl"]["tokens_per_s"]
+        out["off_vs_trl"] = out["share_off"]["tokens_per_s"] / out["trl"]["tokens_per_s"]
+    return out
+
+
+def dpo_trl_agreement(check, device, batches: int) -> dict:
+    """Our DPO loss and gradient against TRL's ``DPOTrainer.compute_loss`` on identical batches, fp32,
+    on ``device``: the PPO lab's SFT model as policy, the base model as reference (``bench_dpo.agreement``)."""
+    sys.path.insert(0, str(BENCH))
+    import bench_dpo
+
+    from llmcourse import models
+    from llmcourse.grpo import lab
+
+    ns = argparse.Namespace(lr=check.lr, batch_size=check.batch_size, agree_batches=batches)
+    lines: list[str] = []
+    with contextlib.redirect_stdout(io.StringIO()):
+        out = bench_dpo.agreement(ns, check.tok, lab.load_sft_model(), models.load_model(),
+                                  check.pairs[:batches * check.batch_size], echo=lines.append)
+    out["lines"] = lines
+    if out["device"].split(":")[0] != device.type:
+        raise RuntimeError(f"TRL put the model on {out['device']}, not on {device}")
+    if not out["token_ids_identical"]:
+        raise AssertionError("TRL and our DPO dataset tokenise the pairs differently: the losses are not comparable")
+    return out
+
+
 # --------------------------------------------------------------------------- the trainers
 
 
@@ -299,12 +430,13 @@ class RewardCheck:
     name = "reward"
     unit = "tokens"
 
-    def __init__(self, batch_size: int = 16, n_pairs: int = 3000):
+    def __init__(self, batch_size: int = 16, n_pairs: int = 3000, share_prompt: bool = True, pairs=None):
         from llmcourse import models, reward
 
         self.tok = models.load_tokenizer()
         self.batch_size = batch_size
-        self.pairs, _ = reward.task_preference_data(n_pairs, 10, seed=0, template="simple")
+        self.share_prompt = share_prompt
+        self.pairs = pairs if pairs is not None else reward.task_preference_data(n_pairs, 10, seed=0, template="simple")[0]
         ds = reward.PreferenceDataset(self.pairs, self.tok, 256)
         # tokens of both full sequences, as a trainer without prompt sharing (TRL) processes them
         self.tokens_per_pair = statistics.mean(len(e["chosen_ids"]) + len(e["rejected_ids"]) for e in ds.examples)
@@ -318,7 +450,8 @@ class RewardCheck:
         from llmcourse import reward
 
         cfg = reward.RewardConfig(learning_rate=1e-3, per_device_train_batch_size=self.batch_size, max_steps=steps,
-                                  logging_steps=logging_steps, mixed_precision=precision, seed=0)
+                                  logging_steps=logging_steps, mixed_precision=precision, seed=0,
+                                  share_prompt=self.share_prompt)
         return reward.train_reward_model(model if model is not None else self.model(), self.tok, self.pairs, cfg,
                                          progress=False)
 
@@ -345,6 +478,7 @@ class DPOCheck:
 
     name = "dpo"
     unit = "tokens"
+    lr = 1e-4
 
     def __init__(self, batch_size: int = 16, n_pairs: int = 3000):
         from llmcourse import models, reward
@@ -363,7 +497,7 @@ class DPOCheck:
     def run(self, precision: str, steps: int, logging_steps: int, model=None) -> list[dict]:
         from llmcourse.dpo import DPOConfig, train_dpo
 
-        cfg = DPOConfig(learning_rate=1e-4, per_device_train_batch_size=self.batch_size, max_steps=steps,
+        cfg = DPOConfig(learning_rate=self.lr, per_device_train_batch_size=self.batch_size, max_steps=steps,
                         logging_steps=logging_steps, mixed_precision=precision, seed=0)
         return train_dpo(model if model is not None else self.model(), self.tok, self.pairs, cfg, progress=False)
 
@@ -560,12 +694,13 @@ class GRPOCheck:
 
 
 def trl_throughput(kind: str, check, precision: str, warmup: int, timed: int, device, model=None) -> dict:
-    """TRL's SFTTrainer / RewardTrainer on the same model, data and batch size, timed between the end of
-    the warm-up step and the last step (a device sync at both marks)."""
+    """TRL's SFTTrainer / RewardTrainer / DPOTrainer / GRPOTrainer on the same model, data and batch
+    size, timed between the end of the warm-up step and the last step (a device sync at both marks)."""
     import torch
     from transformers import TrainerCallback
 
     sys.path.insert(0, str(BENCH))
+    import bench_dpo
     import bench_reward
     import bench_sft
 
@@ -577,7 +712,8 @@ def trl_throughput(kind: str, check, precision: str, warmup: int, timed: int, de
                 sync(device)
                 marks[state.global_step] = time.perf_counter()
 
-    ns = argparse.Namespace(lr=1e-3, batch_size=check.batch_size, steps=warmup + timed, max_length=128)
+    ns = argparse.Namespace(lr=getattr(check, "lr", 1e-3), batch_size=check.batch_size, steps=warmup + timed,
+                            max_length=128)
     out_dir = tempfile.mkdtemp(prefix="gpu-check-trl-")
     bf16 = precision == "bf16"
     if kind == "sft":
@@ -588,6 +724,11 @@ def trl_throughput(kind: str, check, precision: str, warmup: int, timed: int, de
     elif kind == "reward":
         data = bench_reward.trl_dataset(check.tok, check.pairs)
         trainer = bench_reward.trl_trainer(check.model(), check.tok, data, ns, out_dir, bf16=bf16)
+        per_example = check.tokens_per_pair
+    elif kind == "dpo":  # the reference is a frozen copy of the starting model, run every step, as in ours
+        policy = check.model()
+        trainer = bench_dpo._trl_trainer(policy, copy.deepcopy(policy), check.tok, check.pairs[:ns.steps * ns.batch_size],
+                                         ns, ns.steps, out_dir, bf16=bf16)
         per_example = check.tokens_per_pair
     else:  # GRPO: the settings of GRPOCheck.config (TRL names), one optimizer step per generated batch
         from datasets import Dataset
@@ -737,6 +878,15 @@ class Report:
         self.path.write_text(json.dumps(self.data, indent=1, default=str))
 
 
+def trl_missing() -> str | None:
+    """Why TRL cannot be used here, or None."""
+    try:
+        import trl  # noqa: F401
+    except Exception as exc:
+        return f"TRL not importable: {type(exc).__name__}: {exc}"
+    return None
+
+
 def have(module: str) -> bool:
     import importlib.util
 
@@ -868,15 +1018,11 @@ def main(argv=None) -> int:
                 e.update(per_step_syncs(check.sync_run, n, device))
 
     # ---- TRL side by side
+    no_trl = trl_missing()
+    if no_trl and not {"trl", "dpo_trl", "reward_share"} <= args.skip:
+        R["sections"]["trl"] = {"ok": True, "skipped": no_trl}
     if "trl" not in args.skip:
-        try:
-            import trl  # noqa: F401
-
-            have_trl = True
-        except Exception as exc:
-            R["sections"]["trl"] = {"ok": True, "skipped": f"TRL not importable: {type(exc).__name__}: {exc}"}
-            have_trl = False
-        if have_trl:
+        if not no_trl:
             for name in ("sft", "reward", "grpo"):
                 if name not in checks:
                     continue
@@ -885,6 +1031,43 @@ def main(argv=None) -> int:
                         free(device)
                         e.update(trl_throughput(name, checks[name], precision, args.warmup, args.timed, device))
                         e["peak_mib"] = peak_mib(device)
+
+    # ---- DPO against TRL's DPOTrainer: loss and gradient on identical batches (fp32), throughput
+    if "dpo_trl" not in args.skip and "dpo" in checks and not no_trl:
+        with report.section("dpo_trl_agreement") as e:
+            free(device)
+            e.update(dpo_trl_agreement(checks["dpo"], device, batches=2 if args.quick else 4))
+        for precision in args.precisions:
+            tag = "fp32" if precision == "no" else "bf16"
+            for who in ("ours", "trl", "trl", "ours"):  # interleaved: a drifting machine favours neither
+                with report.section(f"dpo_trl_{who}_{tag}") as e:
+                    free(device)
+                    r = (checks["dpo"].throughput(precision, args.warmup, args.timed) if who == "ours" else
+                         trl_throughput("dpo", checks["dpo"], precision, args.warmup, args.timed, device))
+                    r["peak_mib"] = peak_mib(device)
+                    e.setdefault("runs", []).append(r)
+                    e.update({k: statistics.median(x[k] for x in e["runs"]) for k in ("steps_per_s", "tokens_per_s")})
+                    e["peak_mib"] = r["peak_mib"]
+
+    # ---- the sync fixes, on and undone, in this process
+    if "sync_ab" not in args.skip:
+        for name in ("sft", "reward", "dpo", "ppo", "grpo"):
+            if name in checks:
+                with report.section(f"sync_ab_{name}") as e:
+                    free(device)
+                    check = checks[name]
+                    e.update(sync_ab(check, check.sync_steps(args.sync_steps), device, args.warmup, args.timed))
+
+    # ---- the reward model with prompt sharing on and off, TRL beside them
+    if "reward_share" not in args.skip and "reward" in checks:
+        pairs = checks["reward"].pairs
+
+        def reward_check(share: bool) -> RewardCheck:
+            return checks["reward"] if share else RewardCheck(share_prompt=False, pairs=pairs)
+
+        for precision in args.precisions:
+            with report.section(f"reward_share_{'fp32' if precision == 'no' else 'bf16'}") as e:
+                e.update(reward_share(reward_check, precision, args.warmup, args.timed, device, with_trl=not no_trl))
 
     # ---- SmolLM2-135M shape (random weights)
     if big and "big" not in args.skip and "sft" in checks:
@@ -899,7 +1082,7 @@ def main(argv=None) -> int:
                 e.update(big_sft.throughput(precision, 5, 30, model=model))
                 e["peak_mib"] = peak_mib(device)
                 del model
-            if "trl" not in args.skip and R["sections"].get("trl", {}).get("skipped") is None:
+            if "trl" not in args.skip and not no_trl:
                 with report.section(f"big_trl_sft_{tag}") as e:
                     free(device)
                     model = smollm2_shaped_model(big_sft.tok)
@@ -1005,6 +1188,8 @@ def print_table(R: dict) -> None:
         ours, theirs = S.get(f"big_sft_{prec}", {}), S.get(f"big_trl_sft_{prec}", {})
         if "tokens_per_s" in ours and "tokens_per_s" in theirs:
             print(f"ours / TRL, SmolLM2-135M shape SFT {prec}: {ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}×")
+    for line in ab_lines(S):
+        print(line)
     for key, v in S.items():
         if key.startswith("syncs_") and v.get("ok"):
             kind = "cuda_syncs" if v.get("cuda_syncs") else "host_reads"
@@ -1020,6 +1205,59 @@ def print_table(R: dict) -> None:
         for err in R["errors"]:
             print(f"-- {err['section']}\n{err['traceback']}")
     print()
+
+
+def ab_rows(S: dict) -> dict[str, list[list[str]]]:
+    """The rows of the DPO-vs-TRL, sync-fix A/B and prompt-sharing tables (what ``--only`` adds)."""
+    rows: dict[str, list[list[str]]] = {"dpo_trl": [], "sync_ab": [], "reward_share": []}
+    a = S.get("dpo_trl_agreement", {})
+    if a.get("ok"):
+        rows["dpo_trl"].append(["fp32 loss / gradient vs TRL, identical batches (max rel)", fmt(a["max_rel_loss"]),
+                                fmt(a["max_rel_grad"]), f"{len(a['losses_ours_trl'])} batches"])
+    for prec in ("fp32", "bf16"):
+        ours, theirs = S.get(f"dpo_trl_ours_{prec}", {}), S.get(f"dpo_trl_trl_{prec}", {})
+        if "tokens_per_s" in ours and "tokens_per_s" in theirs:
+            rows["dpo_trl"].append([f"{prec} tokens/s ours / TRL (peak MiB)", f"{fmt(ours['tokens_per_s'])} ({fmt(ours.get('peak_mib'))})",
+                                    f"{fmt(theirs['tokens_per_s'])} ({fmt(theirs.get('peak_mib'))})",
+                                    f"{ours['tokens_per_s'] / theirs['tokens_per_s']:.2f}×"])
+    for name in ("sft", "reward", "dpo", "ppo", "grpo"):
+        v = S.get(f"sync_ab_{name}", {})
+        if not v.get("ok"):
+            continue
+        kind = "cuda_syncs" if v["fixed"].get("cuda_syncs") else "host_reads"
+        rows["sync_ab"].append([name, kind, f"{fmt(v['fixed'][kind]['per_step'])} / {fmt(v['undone'][kind]['per_step'])}",
+                                f"{fmt(v['fixed']['steps_per_s'])} / {fmt(v['undone']['steps_per_s'])}",
+                                f"{v['speedup']:.2f}×"])
+    for prec in ("fp32", "bf16"):
+        v = S.get(f"reward_share_{prec}", {})
+        if not v.get("ok"):
+            continue
+        trl = v.get("trl", {})
+        rows["reward_share"].append([prec, fmt(v["share_on"]["tokens_per_s"]), fmt(v["share_off"]["tokens_per_s"]),
+                                     fmt(trl.get("tokens_per_s")), f"{v['on_vs_off']:.2f}×",
+                                     f"{v['on_vs_trl']:.2f}× / {v['off_vs_trl']:.2f}×" if "on_vs_trl" in v else "—"])
+    return rows
+
+
+AB_HEADERS = {
+    "dpo_trl": ["DPO vs TRL DPOTrainer", "ours", "TRL", ""],
+    "sync_ab": ["trainer", "counted", "per step: fixes on / undone", "fp32 steps/s: on / undone", "on / undone"],
+    "reward_share": ["reward model", "tokens/s share_prompt on", "off", "TRL", "on / off", "on / TRL, off / TRL"],
+}
+
+
+def ab_lines(S: dict, markdown: bool = False) -> list[str]:
+    lines = []
+    for key, rows in ab_rows(S).items():
+        if not rows:
+            continue
+        head = AB_HEADERS[key]
+        if markdown:
+            lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+        else:
+            lines += ["", " | ".join(head)] + [" | ".join(r) for r in rows]
+    return lines
 
 
 def print_markdown(R: dict, before: dict) -> None:
@@ -1049,6 +1287,8 @@ def print_markdown(R: dict, before: dict) -> None:
         print(f"| {name} | {fmt(f32.get('steps_per_s'))} / {fmt(b16.get('steps_per_s'))} | "
               f"{fmt(f32.get('tokens_per_s'))} / {fmt(b16.get('tokens_per_s'))} | "
               f"{fmt(f32.get('peak_mib'))} / {fmt(b16.get('peak_mib'))} | {syncs} |")
+    for line in ab_lines(S, markdown=True):
+        print(line)
     if before:
         print()
         for name in ("sft", "reward", "dpo", "ppo", "grpo", "sft_nomask"):
