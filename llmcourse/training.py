@@ -115,6 +115,25 @@ def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def require_trainable(model: torch.nn.Module, name: str) -> None:
+    """Refuse a model to train that has no parameter with ``requires_grad``: the optimizer would have
+    nothing to update and the run would look like training while changing nothing (or, in PPO, only
+    the value model). ``name`` is the argument's name in the message."""
+    params = list(model.parameters())
+    if not any(p.requires_grad for p in params):
+        raise ValueError(f"{name} has no trainable parameter: requires_grad is False on all {len(params)} of its "
+                         f"parameters, so training would change nothing. A model used as a frozen reference or "
+                         f"loaded frozen is like this; call {name}.requires_grad_(True) first")
+
+
+def frozen(model: torch.nn.Module, device) -> torch.nn.Module:
+    """``model`` as a trainer reads it without training it (a reference, a reward model): moved to
+    ``device`` and put in eval mode (which turns dropout off), nothing else. Its ``requires_grad`` flags
+    and dropout settings stay as the caller left them — the trainers run it under ``torch.no_grad``,
+    which is what keeps it out of the graph — so the same object can be trained again afterwards."""
+    return model.to(device).eval()
+
+
 def save_checkpoint(model, tokenizer, path: str | Path, accelerator=None, *, overwrite: bool = False) -> Path | None:
     """Save weights (safetensors) and tokenizer on the main process only; returns the folder there.
 

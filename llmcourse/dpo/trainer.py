@@ -218,7 +218,9 @@ def train_dpo(model, tokenizer, train_pairs, config: DPOConfig | None = None, ev
     pair records, conversational pairs, rankings). ``ref_model``: the frozen reference
     $\pi_{\mathrm{ref}}$; ``None`` makes a frozen copy of ``model`` as it is now (the usual choice: the
     SFT model). The reference must not be ``model`` itself — with $\pi_{\mathrm{ref}} = \pi_\theta$,
-    $\Delta \equiv 0$ and nothing is learned.
+    $\Delta \equiv 0$ and nothing is learned. A given reference is only read
+    (:func:`llmcourse.training.frozen`): moved to the device and put in eval mode, its ``requires_grad``
+    flags, dropout settings and weights left as they were. ``model`` needs trainable parameters.
 
     Students' functions plug in with the references' signatures:
     ``logps_fn(logits, labels[, average])`` replaces :func:`~llmcourse.dpo.functional.sequence_logprobs`
@@ -239,6 +241,7 @@ def train_dpo(model, tokenizer, train_pairs, config: DPOConfig | None = None, ev
     if ref_model is model:
         raise ValueError("ref_model is the model being trained: the reference must stay frozen at the starting "
                          "point (with π_ref = π_θ the log-ratio gap is always 0). Pass ref_model=None for a frozen copy")
+    training.require_trainable(model, "model")
     models.check_tokenizer(tokenizer)
     logps_fn = logps_fn or sequence_logprobs
     rewards_fn = rewards_fn or implicit_rewards
@@ -252,13 +255,9 @@ def train_dpo(model, tokenizer, train_pairs, config: DPOConfig | None = None, ev
     accelerator = training.make_accelerator(config.mixed_precision, config.gradient_accumulation_steps)
     if config.disable_dropout:
         training.disable_dropout(model)
+    # a copy of the model (dropout already off) or the caller's reference, read under no_grad in eval mode
     ref = _frozen_copy(model) if ref_model is None else ref_model
-    if ref_model is not None:
-        ref.requires_grad_(False)
-        ref.eval()
-    if config.disable_dropout:
-        training.disable_dropout(ref)
-    ref.to(accelerator.device)
+    training.frozen(ref, accelerator.device)
 
     # the reference never changes: its log-probs of the held-out pairs are computed once; of the
     # training pairs once too with precompute_ref_log_probs, else at every step next to the policy's

@@ -339,7 +339,8 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
     * ``reward_funcs`` — names in the registry (:mod:`llmcourse.grpo.rewards`) or callables
       ``f(prompts, completions, **columns) -> list[float]``, weighted by ``config.reward_weights``;
     * ``ref_model`` — the frozen reference for the KL term (only when ``config.beta > 0``; default a
-      copy of ``policy`` as given);
+      copy of ``policy`` as given); only read (:func:`llmcourse.training.frozen`): moved to the device,
+      put in eval mode, its ``requires_grad`` flags and dropout settings left as given;
     * ``eval_data`` — ``[{"prompt", "answer"(, "task")}]`` for held-out greedy exact match;
     * ``advantages_fn`` / ``loss_fn`` — replacements for :func:`~llmcourse.grpo.functional.group_advantages`
       and :func:`~llmcourse.grpo.functional.grpo_loss` with the same signatures.
@@ -367,9 +368,9 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
 
     accelerator = training.make_accelerator(mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
-    if config.beta:
-        ref_model = training.disable_dropout(ref_model if ref_model is not None else copy.deepcopy(policy)).to(device)
-        ref_model.eval().requires_grad_(False)
+    training.require_trainable(policy, "policy")
+    if config.beta:  # the reference is only read, under no_grad (the caller's flags and dropout left alone)
+        ref_model = training.frozen(ref_model if ref_model is not None else copy.deepcopy(policy), device)
     model = training.disable_dropout(policy)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     model, optimizer = accelerator.prepare(model, optimizer)

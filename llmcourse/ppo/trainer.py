@@ -230,13 +230,6 @@ def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int
 # --------------------------------------------------------------------------- the trainer
 
 
-def _frozen(model, device):
-    model = training.disable_dropout(model).to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
 def ppo_update(model, optimizer, accelerator, batch: R.Rollout, advantages: torch.Tensor, returns: torch.Tensor,
                config: PPOConfig, generator: torch.Generator, policy_loss_fn: Callable | None = None,
                where: str = "") -> dict[str, torch.Tensor]:
@@ -300,7 +293,7 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
 
     * ``policy`` — a causal LM (the SFT model); ``tokenizer`` its tokenizer (PAD and EOS required);
     * ``reward_model`` — a scalar-head model (``AutoModelForSequenceClassification``, ``num_labels=1``),
-      frozen; scored at the last real token. With a different tokenizer pass ``reward_tokenizer`` and
+      not trained; scored at the last real token. With a different tokenizer pass ``reward_tokenizer`` and
       responses are re-tokenised as text;
     * ``prompts`` — formatted prompt strings (or ``{"prompt": ...}`` dicts) to sample from;
     * ``ref_model`` — the frozen reference $\pi_{\mathrm{ref}}$ (default: a copy of ``policy`` as given);
@@ -311,6 +304,10 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
       :func:`~llmcourse.ppo.functional.kl_penalized_rewards`, :func:`~llmcourse.ppo.functional.gae_advantages`,
       :func:`~llmcourse.ppo.functional.clipped_policy_loss`, :func:`~llmcourse.ppo.functional.adaptive_kl_update`
       with the same signatures (a student's implementation trains the real model).
+
+    ``policy`` needs trainable parameters (a ``ValueError`` says so otherwise). ``ref_model`` and
+    ``reward_model`` are only read (:func:`llmcourse.training.frozen`): moved to the training device
+    and put in eval mode, their ``requires_grad`` flags, dropout settings and weights left as given.
 
     History: one dict per logged step with ``score`` (mean RM score of the sampled responses),
     ``kl`` (mean per-sequence $\sum_t k_1$), ``kl_k3``, ``non_score_reward`` ($-\beta$·KL per
@@ -339,10 +336,11 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     accelerator = training.make_accelerator(mixed_precision=config.mixed_precision)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
 
-    # --- models: dropout off everywhere; reference and reward model frozen
+    # --- models: dropout off in what is trained; reference and reward model read under no_grad, in eval mode
+    training.require_trainable(policy, "policy")
     R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
-    ref_model = _frozen(ref_model if ref_model is not None else copy.deepcopy(policy), device)
-    reward_model = _frozen(reward_model, device)
+    ref_model = training.frozen(ref_model if ref_model is not None else copy.deepcopy(policy), device)
+    reward_model = training.frozen(reward_model, device)
     if not config.value_head:
         value_model = value_model if value_model is not None else copy.deepcopy(reward_model)
         training.disable_dropout(value_model).requires_grad_(True)

@@ -168,6 +168,7 @@ def train_reward_model(model, tokenizer, train_pairs: Sequence[dict], config: Re
         raise TypeError(f"config must be a RewardConfig, got {type(config).__name__}")
     models.check_tokenizer(tokenizer)
     _check_reward_model(model)
+    training.require_trainable(model, "model")
     loss_fn = loss_fn or bradley_terry_loss
     train_ds = PreferenceDataset(train_pairs, tokenizer, config.max_length, name="train_pairs")
     eval_ds = PreferenceDataset(eval_pairs, tokenizer, config.max_length, name="eval_pairs") if eval_pairs is not None else None

@@ -257,6 +257,7 @@ def train_sft(model, tokenizer, train_data, config: SFTConfig | None = None, eva
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise FileExistsError(f"{out}: output_dir exists and is not empty; choose another folder or set "
                                   "overwrite_output_dir=True (checked before training, so no run is wasted)")
+    training.require_trainable(model, "model")
     accelerator = training.make_accelerator(config.mixed_precision)
     if models.ensure_pad_token(tokenizer, model):
         accelerator.print(f"added pad token {tokenizer.pad_token!r} (id {tokenizer.pad_token_id}) and resized the embeddings")
