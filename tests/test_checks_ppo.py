@@ -53,3 +53,17 @@ def test_each_classic_mistake_is_named_in_the_visible_tests(check, mistake):
     with pytest.raises(CheckFailure) as info:
         check(clone(mistake.fn))
     assert mistake.name in str(info.value), str(info.value)
+
+
+def test_the_mistakes_find_the_last_token_as_the_package_does():
+    # one implementation of "the last real token" (rl.functional.last_token_index) serves the trainer and
+    # the graders' mistakes alike: an all-padding row gets its clear error, not a one_hot(-1) crash
+    import torch
+
+    mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
+    zeros = torch.zeros(2, 3)
+    for mistake in checks.REWARD_MISTAKES:
+        if mistake.fn.__name__ in ("_rewards_kl_sign_flipped", "_rewards_padding_not_masked", "_rewards_beta_on_score",
+                                   "_rewards_kl_from_probabilities"):
+            with pytest.raises(ValueError, match="row 1 of the mask has no real token"):
+                mistake.fn(torch.ones(2), zeros, zeros, mask, 0.1)

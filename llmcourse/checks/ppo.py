@@ -19,17 +19,12 @@ __all__ = ["check_kl_penalized_rewards", "check_gae_advantages", "check_clipped_
 T = torch.tensor
 
 
-def _last_onehot(mask):
-    idx = torch.where(mask.bool(), torch.arange(mask.shape[-1]), -1).max(-1).values
-    return torch.nn.functional.one_hot(idx, mask.shape[-1]).float()
-
-
 # --------------------------------------------------------------------------- 1. KL-penalised rewards
 
 
 def _rewards_kl_sign_flipped(scores, logprobs, ref_logprobs, mask, kl_coef):
     m = mask.float()
-    return -kl_coef * (ref_logprobs - logprobs) * m + scores[:, None] * _last_onehot(mask)
+    return -kl_coef * (ref_logprobs - logprobs) * m + scores[:, None] * F.last_token_onehot(mask)
 
 
 def _rewards_score_on_every_token(scores, logprobs, ref_logprobs, mask, kl_coef):
@@ -52,17 +47,17 @@ def _rewards_score_on_last_column(scores, logprobs, ref_logprobs, mask, kl_coef)
 
 
 def _rewards_padding_not_masked(scores, logprobs, ref_logprobs, mask, kl_coef):
-    return -kl_coef * (logprobs - ref_logprobs) + scores[:, None] * _last_onehot(mask)
+    return -kl_coef * (logprobs - ref_logprobs) + scores[:, None] * F.last_token_onehot(mask)
 
 
 def _rewards_beta_on_score(scores, logprobs, ref_logprobs, mask, kl_coef):
     m = mask.float()
-    return kl_coef * (scores[:, None] * _last_onehot(mask) - (logprobs - ref_logprobs) * m)
+    return kl_coef * (scores[:, None] * F.last_token_onehot(mask) - (logprobs - ref_logprobs) * m)
 
 
 def _rewards_kl_from_probabilities(scores, logprobs, ref_logprobs, mask, kl_coef):
     m = mask.float()
-    return -kl_coef * (logprobs.exp() - ref_logprobs.exp()) * m + scores[:, None] * _last_onehot(mask)
+    return -kl_coef * (logprobs.exp() - ref_logprobs.exp()) * m + scores[:, None] * F.last_token_onehot(mask)
 
 
 REWARD_MISTAKES = [

@@ -48,6 +48,7 @@ from llmcourse.rl.functional import (  # noqa: F401
     entropy_from_logits,
     kl_per_token,
     last_token_index,
+    last_token_onehot,
     logprobs_from_logits,
     masked_mean,
     masked_sum,
@@ -126,8 +127,7 @@ def kl_penalized_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logpr
     _require_nonempty_rows(mask, "kl_penalized_rewards")
     logprobs, ref_logprobs = only_real(mask, logprobs, ref_logprobs)
     rewards = -kl_coef * (logprobs - ref_logprobs)
-    last = last_token_index(mask)
-    at_last = torch.nn.functional.one_hot(last, num_classes=mask.shape[-1]).to(rewards.dtype)
+    at_last = last_token_onehot(mask, rewards.dtype)
     return rewards + scores.to(rewards.dtype).unsqueeze(-1) * at_last
 
 

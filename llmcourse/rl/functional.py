@@ -18,7 +18,7 @@ import torch
 
 __all__ = [
     "KL_ESTIMATORS", "only_real", "masked_sum", "masked_mean", "masked_var", "truncate_after_eos", "logprobs_from_logits",
-    "entropy_from_logits", "kl_per_token", "last_token_index",
+    "entropy_from_logits", "kl_per_token", "last_token_index", "last_token_onehot",
 ]
 
 KL_ESTIMATORS = ("k1", "k2", "k3")
@@ -195,3 +195,9 @@ def last_token_index(mask: torch.Tensor) -> torch.Tensor:
                          "to read a score at")
     positions = torch.arange(m.shape[-1], device=m.device)
     return (positions * m).argmax(-1)
+
+
+def last_token_onehot(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    r"""1 at each row's last real token (:func:`last_token_index`), 0 elsewhere: where PPO puts the
+    reward model's score, $[t = t_{\text{last}}]$. Shapes: (B, T) -> (B, T) of ``dtype``."""
+    return torch.nn.functional.one_hot(last_token_index(mask), num_classes=mask.shape[-1]).to(dtype)
