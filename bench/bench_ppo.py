@@ -1,6 +1,7 @@
 """PPO iteration cost: where the time goes (rollout / scoring / update) and the update loop's overhead.
 
     .venv/bin/python bench/bench_ppo.py [--iterations 6] [--repeats 5] [--threads 2] [--value-model]
+    .venv/bin/python bench/bench_ppo.py --hacking [--seeds 0 1 2 3] [--threads 1]
 
 Part 1 — one PPO iteration, split. ``train_ppo`` runs the lab's main configuration (the task world,
 the cached SFT policy and reward model of :mod:`llmcourse.ppo.lab`; the embedded base model and an
@@ -22,6 +23,11 @@ against two bare loops over the *same* minibatches and the same model:
 Interleaved rounds (A B C, then C B A, …) after a warm-up; reported: median seconds per update and
 the median share fwd+bwd / update (loop overhead = 1 − share; goal ≤ 10 %), with min–max over rounds.
 TRL has no PPO trainer any more (removed in TRL 0.2x), so there is no TRL column.
+
+``--hacking`` — instead, the figures of :data:`llmcourse.recipes.LAB_HACKING` (the reward-hacking lab of
+notebook 03): for each seed, both of its runs (β = 0, β = 10) from the lab's SFT model against the
+length-biased reward model, with the held-out evaluation (100 prompts) before and after: the sampled
+biased score, sampled and greedy exact match, and the KL to the SFT model at the end.
 """
 
 from __future__ import annotations
@@ -35,6 +41,46 @@ def _median_spread(xs):
     return statistics.median(xs), min(xs), max(xs)
 
 
+def hacking(args) -> int:
+    """recipes.LAB_HACKING's runs over seeds: the biased score, exact match and KL, start → end."""
+    import dataclasses
+
+    import torch
+
+    from llmcourse import models
+    from llmcourse.ppo import lab, train_ppo
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    tok, sft_path, biased = models.load_tokenizer(), lab.sft_model_path(), lab.reward_model(bias="length")
+    prompts, eval_data = lab.ppo_prompts()
+    rows: dict[str, list[dict]] = {}
+    for seed in args.seeds:
+        for name, cfg in lab.HACKING_CONFIGS.items():
+            t = time.perf_counter()
+            h = train_ppo(models.load_model(sft_path), tok, biased, prompts,
+                          dataclasses.replace(cfg, seed=seed, eval_steps=0, progress=False), eval_data=eval_data)
+            a, b = h[0], h[-1]
+            r = {"seed": seed, "score_gain": b["eval_score_sampled"] - a["eval_score_sampled"],
+                 "em_sampled": (a["exact_match_sampled"], b["exact_match_sampled"]),
+                 "em_greedy": (a["exact_match"], b["exact_match"]), "kl": b["kl"], "seconds": time.perf_counter() - t}
+            rows.setdefault(name, []).append(r)
+            print(f"seed {seed} {name}: sampled biased score {a['eval_score_sampled']:+.2f} → {b['eval_score_sampled']:+.2f} "
+                  f"(gain {r['score_gain']:+.2f}); exact match sampled {a['exact_match_sampled']:.2f} → "
+                  f"{b['exact_match_sampled']:.2f}, greedy {a['exact_match']:.2f} → {b['exact_match']:.2f}; "
+                  f"KL {b['kl']:.2f} nats; {r['seconds']:.0f} s", flush=True)
+    print(f"\nover seeds {args.seeds}:")
+    for name, rs in rows.items():
+        def span(xs):
+            return f"{min(xs):.2f}–{max(xs):.2f}"
+        print(f"  {name}: score gain {span([r['score_gain'] for r in rs])}; sampled exact match "
+              f"{span([r['em_sampled'][0] for r in rs])} → {span([r['em_sampled'][1] for r in rs])}; greedy "
+              f"{span([r['em_greedy'][0] for r in rs])} → {span([r['em_greedy'][1] for r in rs])}; "
+              f"KL {span([r['kl'] for r in rs])} nats")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=6, help="PPO iterations for the split (part 1)")
@@ -43,7 +89,11 @@ def main(argv=None) -> int:
     parser.add_argument("--value-model", action="store_true",
                         help="a separate value model (copy of the RM) instead of the lab's value head on the policy")
     parser.add_argument("--base", action="store_true", help="embedded base model + untrained RM (no lab cache needed)")
+    parser.add_argument("--hacking", action="store_true", help="the reward-hacking lab's figures over --seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="with --hacking")
     args = parser.parse_args(argv)
+    if args.hacking:
+        return hacking(args)
 
     import copy
     import dataclasses

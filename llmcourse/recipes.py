@@ -98,15 +98,17 @@ LAB_HACKING = {
     "β = 0 (no KL penalty)": dict(kl_coef=0.0, adaptive_kl=False, max_steps=6, learning_rate=1e-4),
     "β = 10 (fixed)": dict(kl_coef=10.0, adaptive_kl=False, max_steps=6, learning_rate=1e-4),
 }
-"""The reward-hacking lab: the main run (:data:`LAB_PPO`, these settings replaced; the learning rate
-stays at 1e-4, the rate the hacking lab was tuned at) against the length-biased reward model, with and
-without β. β is large because the exploitable gap is large: filler
+"""The reward-hacking lab: the main run (:data:`LAB_PPO`, these settings replaced; the learning rate is
+1e-4, the rate the hacking lab was tuned at, not the main run's 5e-5) against the length-biased reward
+model, with and without β. β is large because the exploitable gap is large: filler
 is worth Δr ≈ 2 (calibrated units) to the biased reward model, and the KL-regularised optimum multiplies
-the odds of filler by $e^{Δr/β}$ — ×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each): β = 0
-lifts the sampled biased score by ≥ 0.98, sampled exact match falls from 0.24–0.30 to ≤ 0.02 and the KL
-reaches 2.1–3.4 nats; β = 10 keeps sampled exact match at 0.18–0.21 and the KL at 0.27–0.59 nats. Greedy
-exact match falls in both runs: the SFT model's "stop" and "add filler" are near ties, and any shift
-flips them."""
+the odds of filler by $e^{Δr/β}$ — ×1.2 at β = 10, ×7 at β = 1. Over seeds 0–3 (6 steps each, 100
+held-out prompts; base v2, measured 2026-12-04 with ``bench/bench_ppo.py --hacking --threads 1``, 8–15 s
+a run on a busy machine): β = 0 lifts the sampled biased score by 1.12–1.31, sampled exact match falls
+from the SFT model's 0.35–0.48 to ≤ 0.04, greedy from 0.68 to 0.00, and the KL reaches 1.7–3.7 nats;
+β = 10 keeps sampled exact match at 0.32–0.47, the score within −0.20…+0.24 of its start and the KL at
+0.25–0.45 nats. Greedy exact match under β = 10 ends anywhere in 0.22–0.72 (seeds 0 and 3 fall, 1 and
+2 rise a little): the SFT model's "stop" and "add filler" are near ties, and a small shift flips them."""
 
 # --------------------------------------------------------------------------- the GRPO lab (notebook 08)
 

@@ -82,8 +82,9 @@ def test_reward_hacking_happens_without_the_kl_penalty_only(lab_models):
     h1 = train_ppo(models.load_model(sft_path), tok, biased, prompts, dataclasses.replace(held, eval_steps=0),
                    eval_data=eval_data)
     sft_em = h0[0]["exact_match_sampled"]
-    # margins from seeds 0-3: β = 0 score gain >= 0.98, exact match <= 0.08 of the SFT model's, KL 3.5-12x
-    # the β > 0 run's; β > 0 exact match >= 0.67 of the SFT model's, score >= 0.77 below the β = 0 run's
+    # margins from seeds 0-3 (bench_ppo.py --hacking, base v2, 2026-12-04): β = 0 score gain >= 1.12, sampled
+    # exact match <= 0.12 of the SFT model's, KL 3.8-15x the β > 0 run's; β > 0 exact match >= 0.82 of the SFT
+    # model's, score >= 0.96 below the β = 0 run's
     # β = 0: the biased score goes up, exact match collapses, the policy runs away from the SFT model
     assert h0[-1]["eval_score_sampled"] > h0[0]["eval_score_sampled"] + 0.5
     assert h0[-1]["exact_match_sampled"] < 0.3 * sft_em
