@@ -183,8 +183,9 @@ def _describe(rng: tuple) -> str:
 
 def check_numbers(config, ranges: Mapping[str, tuple] | None = None) -> None:
     """Every ``int`` / ``float`` field of the dataclass instance ``config``: a number of its type (not a
-    bool), finite, and in ``RANGES[key]`` (plus ``ranges``, for keys of one config). ``None`` is left
-    to the config's own checks (it often means "off"); ``max_steps = -1`` means "use epochs".
+    bool), finite, and in ``RANGES[key]`` (plus ``ranges``, for keys of one config). ``None`` is refused
+    where the field's type does not allow it, and otherwise left to the config's own checks (it often
+    means "off"); ``max_steps = -1`` means "use epochs".
     Raises ``ValueError`` naming ``Class.key``, the value and the range."""
     cls = type(config).__name__
     hints = typing.get_type_hints(type(config))
@@ -194,9 +195,10 @@ def check_numbers(config, ranges: Mapping[str, tuple] | None = None) -> None:
         hint = hints.get(f.name)
         union = typing.get_origin(hint) in (typing.Union, types.UnionType)
         kinds = {a for a in (typing.get_args(hint) if union else (hint,)) if a in (int, float)}
-        if value is None or not kinds:
+        if not kinds or (value is None and union and type(None) in typing.get_args(hint)):
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kinds == {int} and isinstance(value, float)):
+        if (value is None or isinstance(value, bool) or not isinstance(value, (int, float))
+                or (kinds == {int} and isinstance(value, float))):
             want = "an integer" if kinds == {int} else "a number"
             raise ValueError(f"{cls}.{f.name} must be {want}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):

@@ -121,6 +121,25 @@ def test_every_ranged_setting_refuses_a_value_below_its_range_by_name(cls, name)
         cls(**{name: below if isinstance(getattr(cls(), name), float) or not float(below).is_integer() else int(below)})
 
 
+def _not_optional(cls, name):
+    import typing
+    import types
+
+    hint = typing.get_type_hints(cls)[name]
+    return not (typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint))
+
+
+NONE_CASES = [(cls, name) for cls in CONFIGS for name in _numeric_fields(cls) if _not_optional(cls, name)]
+
+
+@pytest.mark.parametrize("cls,name", NONE_CASES, ids=[f"{c.__name__}.{n}" for c, n in NONE_CASES])
+def test_none_for_a_setting_that_cannot_be_none_is_refused_by_name(cls, name):
+    # check_numbers refuses it itself: the stage configs' own checks no longer repeat its ranges, and a
+    # None slipped past them (seed=None, SFT's weight_decay=None) or crashed in a comparison (TypeError)
+    with pytest.raises(ValueError, match=rf"{cls.__name__}\.{name} must be (an integer|a number), got None"):
+        cls(**{name: None})
+
+
 def test_defaults_pass_and_override_rechecks_the_whole_config():
     for cls in CONFIGS:
         check_numbers(cls())

@@ -96,33 +96,23 @@ class DPOConfig:
     """Save the trained model and tokenizer here at the end (None: don't save)."""
 
     def __post_init__(self):
-        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta > 0:
+        # every numeric key: its type, finite, in its range (config.RANGES), named in the message; below,
+        # only what that table cannot say (a stricter bound for one config, keys that depend on each other)
+        check_numbers(self)
+        if not self.beta > 0:  # RANGES allows β = 0 (PPO, GRPO: no KL term); DPO divides nothing by it but learns nothing
             raise ValueError(f"DPOConfig.beta must be > 0, got {self.beta!r}")
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"DPOConfig.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise ValueError(f"DPOConfig.label_smoothing must be in [0, 0.5), got {self.label_smoothing!r}")
         if self.label_smoothing and self.loss_type not in ("sigmoid", "sigmoid_norm", "robust"):
             raise ValueError(f"DPOConfig.label_smoothing has no meaning for loss_type={self.loss_type!r}")
         if self.rpo_alpha is not None and not self.rpo_alpha >= 0:
             raise ValueError(f"DPOConfig.rpo_alpha must be ≥ 0 or None, got {self.rpo_alpha!r}")
-        for name in ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
-                     "gradient_accumulation_steps", "max_length", "logging_steps"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"DPOConfig.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"DPOConfig.max_steps must be -1 (use epochs) or > 0, got {self.max_steps}")
         if self.max_steps == -1 and not self.num_train_epochs > 0:
             raise ValueError("set DPOConfig.max_steps > 0 or num_train_epochs > 0 (nothing to train otherwise)")
-        if self.warmup_steps < 0 or self.weight_decay < 0:
-            raise ValueError("DPOConfig.warmup_steps and weight_decay must be ≥ 0")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"DPOConfig.max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
         if self.eval_steps is not None and self.eval_steps <= 0:
             raise ValueError(f"DPOConfig.eval_steps must be > 0 or None, got {self.eval_steps}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"DPOConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         training.resolve_mixed_precision(self.mixed_precision)
 
     @property

@@ -99,30 +99,13 @@ class SFTConfig:
     """Show a tqdm bar (main process only)."""
 
     def __post_init__(self):
-        check_numbers(self)  # every numeric key: a finite number in its range, named in the message
-        def positive(name, allow_none=False):
-            v = getattr(self, name)
-            if (v is None and allow_none) or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-                return
-            raise ValueError(f"SFTConfig.{name} must be a positive integer, got {v!r}")
-
-        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-                     "logging_steps", "eval_max_new_tokens"):
-            positive(name)
-        positive("eval_steps", allow_none=True)
-        positive("max_length", allow_none=True)
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise ValueError(f"SFTConfig.learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.max_steps <= 0 and self.max_steps != -1:
-            raise ValueError(f"SFTConfig.max_steps must be positive or -1 (use num_train_epochs), got {self.max_steps}")
+        # every numeric key: its type, finite, in its range (config.RANGES), named in the message; below,
+        # only what that table cannot say (a stricter bound for one config, keys that depend on each other)
+        check_numbers(self)
+        if self.eval_steps is not None and self.eval_steps <= 0:
+            raise ValueError(f"SFTConfig.eval_steps must be a positive integer, got {self.eval_steps!r}")
         if self.max_steps == -1 and not self.num_train_epochs > 0:
             raise ValueError(f"SFTConfig.num_train_epochs must be > 0 when max_steps=-1, got {self.num_train_epochs}")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise ValueError(f"SFTConfig.warmup_steps must be >= 0 or None, got {self.warmup_steps}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"SFTConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.max_grad_norm < 0:
-            raise ValueError(f"SFTConfig.max_grad_norm must be >= 0, got {self.max_grad_norm}")
         if self.truncation not in TRUNCATION_POLICIES:
             raise ValueError(f"SFTConfig.truncation must be one of {TRUNCATION_POLICIES}, got {self.truncation!r}")
         if self.template not in TEMPLATES:
