@@ -1263,8 +1263,9 @@ def ab_lines(S: dict, markdown: bool = False) -> list[str]:
 def print_markdown(R: dict, before: dict) -> None:
     """The figures as Markdown tables (for bench/README.md)."""
     S = R["sections"]
-    print("| trainer | fp32 device vs CPU: step 1 / max relative diff (steps) | bf16 vs fp32 loss: max abs diff |")
-    print("|---|---|---|")
+    if S.get("agreement"):
+        print("| trainer | fp32 device vs CPU: step 1 / max relative diff (steps) | bf16 vs fp32 loss: max abs diff |")
+        print("|---|---|---|")
     for name in ("sft", "reward", "dpo", "ppo", "grpo"):
         a = S.get("agreement", {}).get(name)
         if not a:
@@ -1272,9 +1273,10 @@ def print_markdown(R: dict, before: dict) -> None:
         b16 = S.get(f"losses_{name}_bf16", {})
         print(f"| {name} | {fmt(a.get('first_step_rel'))} / {fmt(a.get('max_rel'))} ({len(a.get('device', []))}) "
               f"{'ok' if a.get('ok') else 'FAILED'} | {fmt(b16.get('max_abs_vs_fp32'))} |")
-    print()
-    print("| trainer | steps/s fp32 / bf16 | tokens/s fp32 / bf16 | peak MiB fp32 / bf16 | device syncs per step (before the fixes) |")
-    print("|---|---|---|---|---|")
+    if any(k.startswith(("throughput_", "trl_", "big_")) for k in S):
+        print()
+        print("| trainer | steps/s fp32 / bf16 | tokens/s fp32 / bf16 | peak MiB fp32 / bf16 | device syncs per step (before the fixes) |")
+        print("|---|---|---|---|---|")
     for name in ("sft", "reward", "dpo", "ppo", "grpo", "sft_nomask", "trl_sft", "trl_reward", "trl_grpo", "big_sft",
                  "big_trl_sft"):
         f32, b16 = S.get(f"throughput_{name}_fp32") or S.get(f"{name}_fp32", {}), \
