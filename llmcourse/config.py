@@ -161,7 +161,7 @@ RANGES: dict[str, tuple] = {
                      "logging_steps", "batch_size", "num_mini_batches", "num_ppo_epochs", "response_length",
                      "max_length", "eval_max_new_tokens", "max_completion_length", "max_prompt_length",
                      "num_generations", "generation_batch_size", "steps_per_generation", "num_iterations",
-                     "n_train", "n_eval"), AT_LEAST_ONE),
+                     "n_train", "n_eval", "sampling_batch_size", "max_sampling_rounds"), AT_LEAST_ONE),
     **dict.fromkeys(("gamma", "lam", "min_lr_ratio", "warmup_ratio"), UNIT),
     "adam_beta1": (0, 1, True, False), "adam_beta2": (0, 1, True, False), "label_smoothing": (0, 0.5, True, False),
 }

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from llmcourse import models, tasks
 from llmcourse.grpo import GRPOConfig, functional as G, train_grpo
-from llmcourse.grpo.trainer import generate_batch
+from llmcourse.grpo.trainer import generate_batch, generate_dynamic_batch, select_groups
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: see conftest
 
@@ -119,6 +119,8 @@ def test_a_nan_loss_is_a_clear_error(tok):
     (dict(loss_type="sum"), "loss_type must be one of"),
     (dict(scale_rewards=False), "scale_rewards must be one of"),
     (dict(beta=-1.0), "beta must be >= 0"),
+    (dict(sampling_batch_size=10), "sampling_batch_size=10 must be None or a positive multiple"),
+    (dict(max_sampling_rounds=0), "max_sampling_rounds"),
 ])
 def test_config_checks(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -130,3 +132,57 @@ def test_bad_rows_are_named(tok):
         train_grpo(_tiny(tok), tok, [{"prompt": "a"}, {"prompt": ""}], _config())
     with pytest.raises(ValueError, match="same columns"):
         train_grpo(_tiny(tok), tok, [{"prompt": "a", "answer": "1"}, {"prompt": "b"}], _config())
+
+
+# --------------------------------------------------------------------------- dynamic sampling (DAPO)
+
+FLAT = {r["prompt"] for r in ROWS[::2]}  # every other prompt: all G completions get the same reward
+
+
+def half_flat_reward(prompts, completions, **columns):
+    """Zero-variance groups for the prompts in FLAT, varying rewards for the others."""
+    return [0.0 if p in FLAT else float(len(c.split())) for p, c in zip(prompts, completions)]
+
+
+def _feeder(rows):
+    it = iter(rows)
+    return lambda n: [next(it) for _ in range(n)]
+
+
+def test_select_groups_of_one_batch_in_order_is_the_batch(tok):
+    batch = generate_batch(_tiny(tok), tok, ROWS[:4], _config(), seed=0, reward_funcs=[length_reward])
+    same = select_groups([batch], [(0, g) for g in range(4)], 4, tok.pad_token_id)
+    for name in ("query_ids", "query_mask", "completion_ids", "completion_mask", "rewards", "advantages"):
+        assert torch.equal(getattr(same, name), getattr(batch, name)), name
+    assert same.prompts == batch.prompts and same.completions == batch.completions
+
+
+def test_dynamic_sampling_keeps_only_groups_with_reward_variance(tok):
+    """Rounds of 4 prompts, half of them flat: two rounds fill a batch of 4 groups, every one of them
+    informative, with the same completions and advantages those groups had in their own round."""
+    model, cfg = _tiny(tok), _config(dynamic_sampling=True)
+    batch = generate_dynamic_batch(model, tok, _feeder(ROWS), cfg, seed=0, reward_funcs=[half_flat_reward])
+    assert batch.sampling_rounds == 2 and batch.sampled_zero_std == 0.5 and len(batch) == 16
+    assert not G.zero_variance_groups(batch.rewards, 4).any()
+    assert set(batch.prompts) == {r["prompt"] for r in ROWS[1:8:2]}
+    first = generate_batch(model, tok, ROWS[:4], cfg, seed=0, reward_funcs=[half_flat_reward])  # round 0 alone
+    kept = [i for i in range(16) if first.prompts[i] not in FLAT]
+    assert batch.completions[:8] == [first.completions[i] for i in kept]
+    assert torch.equal(batch.advantages[:8], first.advantages[kept])
+    w = batch.query_ids.shape[1]  # prompts re-padded on the left to one width, tokens kept
+    assert torch.equal(batch.query_ids[:8, -first.query_ids.shape[1]:], first.query_ids[kept])
+    assert (batch.query_mask.sum(1) == (batch.query_ids != tok.pad_token_id).sum(1)).all() and w >= first.query_ids.shape[1]
+
+
+def test_dynamic_sampling_tops_up_with_flat_groups_when_rounds_run_out(tok):
+    cfg = _config(dynamic_sampling=True, max_sampling_rounds=1)
+    batch = generate_dynamic_batch(_tiny(tok), tok, _feeder(ROWS), cfg, seed=0, reward_funcs=[half_flat_reward])
+    assert batch.sampling_rounds == 1 and len(batch) == 16
+    assert G.zero_variance_groups(batch.rewards, 4).tolist() == [False, False, True, True]
+
+
+def test_train_grpo_with_dynamic_sampling_logs_rounds(tok):
+    h = train_grpo(_tiny(tok), tok, ROWS, _config(dynamic_sampling=True, sampling_batch_size=32, max_steps=2),
+                   reward_funcs=[half_flat_reward])
+    for e in h[1:]:  # rounds of 8 prompts drawn from 16, half of them flat: one or two rounds fill 4 groups
+        assert e["sampling_rounds"] in (1, 2) and 0 < e["frac_zero_std"] < 1

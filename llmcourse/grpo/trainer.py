@@ -5,7 +5,9 @@ Every step:
 1. **generate** — draw ``generation_batch_size / num_generations`` prompts, repeat each
    ``num_generations`` ($G$) times (a group, contiguous rows) and sample one completion per row
    with the shared RL layer (:mod:`llmcourse.rl.rollout`: left padding, temperature sampling, cut
-   after EOS, position ids from the mask);
+   after EOS, position ids from the mask); with ``dynamic_sampling`` (DAPO), more rounds of fresh
+   prompts until the batch holds only groups whose rewards differ
+   (:func:`generate_dynamic_batch`);
 2. **reward** — decode the completions and score them with the reward functions
    (:mod:`llmcourse.grpo.rewards`, TRL's ``reward_fn(prompts, completions, **columns)``), summed
    with ``reward_weights``;
@@ -39,7 +41,8 @@ from llmcourse.grpo import rewards as RW
 from llmcourse.rl import functional as F
 from llmcourse.rl import rollout as R
 
-__all__ = ["GRPOConfig", "GRPOBatch", "train_grpo", "generate_batch", "grpo_update", "evaluate"]
+__all__ = ["GRPOConfig", "GRPOBatch", "train_grpo", "generate_batch", "generate_dynamic_batch", "select_groups",
+           "grpo_update", "evaluate"]
 
 
 @dataclass
@@ -96,6 +99,16 @@ class GRPOConfig:
     """Show a tqdm bar (main process only)."""
     max_seconds: float | None = None
     """Stop after the step that crosses this many seconds of training (evaluation excluded)."""
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: keep only the groups whose rewards differ (a group of all-equal rewards
+    has zero advantages and adds nothing to the gradient), sampling further rounds of fresh prompts
+    until ``generation_batch_size`` completions of such groups are collected. After
+    ``max_sampling_rounds`` rounds the batch is topped up with zero-variance groups."""
+    sampling_batch_size: int | None = None
+    """Completions sampled per round of dynamic sampling (a multiple of ``num_generations``; None: =
+    ``generation_batch_size``). Larger rounds sample faster per completion."""
+    max_sampling_rounds: int = 8
+    """At most this many sampling rounds per step with ``dynamic_sampling``."""
 
     def __post_init__(self):
         # every numeric key: its type, finite, in its range (config.RANGES), named in the message; below,
@@ -114,6 +127,11 @@ class GRPOConfig:
             raise ValueError(f"GRPOConfig: generation_batch_size={self.generation_batch_size} must split into "
                              f"steps_per_generation={self.steps_per_generation} windows of a multiple of "
                              f"per_device_train_batch_size={self.per_device_train_batch_size} completions")
+        if self.sampling_batch_size is not None and (
+                not isinstance(self.sampling_batch_size, int) or self.sampling_batch_size <= 0
+                or self.sampling_batch_size % self.num_generations):
+            raise ValueError(f"GRPOConfig.sampling_batch_size={self.sampling_batch_size!r} must be None or a positive "
+                             f"multiple of num_generations={self.num_generations}")
         if self.loss_type not in G.LOSS_TYPES:
             raise ValueError(f"GRPOConfig.loss_type must be one of {G.LOSS_TYPES}, got {self.loss_type!r}")
         if self.scale_rewards not in G.SCALE_REWARDS:
@@ -141,6 +159,8 @@ class GRPOBatch:
     ref_logprobs: torch.Tensor | None = None  # (B, T) log π_ref, only when beta > 0
     prompts: list[str] = field(default_factory=list)
     completions: list[str] = field(default_factory=list)
+    sampled_zero_std: float | None = None  # dynamic sampling: share of zero-variance groups among all sampled
+    sampling_rounds: int = 1  # dynamic sampling: rounds sampled to fill the batch
 
     def __len__(self) -> int:
         return self.query_ids.shape[0]
@@ -202,6 +222,67 @@ def generate_batch(policy, tokenizer, rows: Sequence[Mapping], config: GRPOConfi
         ref = R.response_logprobs(ref_model, q, qm, ids, mask, config.temperature) * mask
     return GRPOBatch(q, qm, ids, mask, has_eos, rewards, per_func, advantages.to(device).float(), old, ref,
                      prompts, completions)
+
+
+def select_groups(batches: Sequence[GRPOBatch], picks: Sequence[tuple[int, int]], num_generations: int,
+                  pad_token_id: int) -> GRPOBatch:
+    """One batch made of whole groups of other batches: ``picks`` lists ``(batch index, group index)``
+    in order. Prompts are left-padded again to the widest (completions share one width,
+    ``max_completion_length``)."""
+    if not picks:
+        raise ValueError("select_groups: nothing picked")
+    width = max(batches[b].query_ids.shape[1] for b, _ in picks)
+
+    def rows(b: int, g: int) -> slice:
+        return slice(g * num_generations, (g + 1) * num_generations)
+
+    def left(t: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(t, (width - t.shape[1], 0), value=value)
+
+    def cat(name: str, value: int | None = None) -> torch.Tensor | None:
+        parts = [getattr(batches[b], name) for b, _ in picks]
+        if any(p is None for p in parts):
+            return None
+        parts = [p[rows(b, g)] for p, (b, g) in zip(parts, picks)]
+        return torch.cat([left(p, value) for p in parts] if value is not None else parts)
+
+    return GRPOBatch(cat("query_ids", pad_token_id), cat("query_mask", 0), cat("completion_ids"),
+                     cat("completion_mask"), cat("has_eos"), cat("rewards"), cat("rewards_per_func"),
+                     cat("advantages"), cat("old_logprobs"), cat("ref_logprobs"),
+                     [x for b, g in picks for x in batches[b].prompts[rows(b, g)]],
+                     [x for b, g in picks for x in batches[b].completions[rows(b, g)]])
+
+
+def generate_dynamic_batch(policy, tokenizer, next_rows: Callable[[int], list], config: GRPOConfig, *, seed: int,
+                           ref_model=None, reward_funcs: Sequence = ("exact_match",),
+                           advantages_fn: Callable | None = None) -> GRPOBatch:
+    """DAPO's dynamic sampling: rounds of :func:`generate_batch` on ``next_rows(n)`` (``n`` fresh prompts
+    each round, ``sampling_batch_size / G`` of them) until ``generation_batch_size / G`` groups with
+    unequal rewards are collected, at most ``max_sampling_rounds`` rounds; short of that, the batch is
+    topped up with zero-variance groups in sampling order. Advantages are those of each group (with
+    ``scale_rewards="batch"``, of its round). Round 0 uses ``seed``, as :func:`generate_batch` would."""
+    G_ = config.num_generations
+    need = config.generation_batch_size // G_
+    per_round = (config.sampling_batch_size or config.generation_batch_size) // G_
+    batches: list[GRPOBatch] = []
+    keep: list[tuple[int, int]] = []
+    spare: list[tuple[int, int]] = []
+    zero = []
+    for r in range(config.max_sampling_rounds):
+        b = generate_batch(policy, tokenizer, next_rows(per_round), config, seed=seed + r * 7_919_000_003,
+                           ref_model=ref_model, reward_funcs=reward_funcs, advantages_fn=advantages_fn)
+        batches.append(b)
+        z = G.zero_variance_groups(b.rewards, G_).tolist()
+        zero += z
+        keep += [(r, g) for g, flat in enumerate(z) if not flat]
+        spare += [(r, g) for g, flat in enumerate(z) if flat]
+        if len(keep) >= need:
+            break
+    picks = (keep + spare)[:need]
+    out = select_groups(batches, picks, G_, tokenizer.pad_token_id)
+    out.sampled_zero_std = sum(zero) / len(zero)
+    out.sampling_rounds = len(batches)
+    return out
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -333,7 +414,9 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
       and :func:`~llmcourse.grpo.functional.grpo_loss` with the same signatures.
 
     History, one dict per logged step (health metrics): ``reward``, ``reward_std`` (mean of the
-    groups' stds), ``reward/<func>``, ``frac_zero_std`` (share of groups with equal rewards),
+    groups' stds), ``reward/<func>``, ``frac_zero_std`` (share of groups with equal rewards; with
+    ``dynamic_sampling`` among every group sampled, the rewards being the kept batch's),
+    ``sampling_rounds``,
     ``entropy``, ``clip_low`` / ``clip_high`` / ``clip_region``, ``kl`` (β > 0), ``loss``,
     ``grad_norm``, ``completion_length`` (mean, ``_min``, ``_max``), ``eos_rate``,
     ``first_ratio_dev``, ``time_generate`` / ``time_update`` and ``seconds`` (cumulative training
@@ -367,13 +450,13 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
     prompt_gen = torch.Generator().manual_seed(config.seed)
     order: list[int] = []
 
-    def next_rows() -> list[dict]:
+    def next_rows(n: int = n_prompts) -> list[dict]:
         nonlocal order
-        need = n_prompts * world
+        need = n * world
         while len(order) < need:  # epochs over the shuffled prompts
             order += torch.randperm(len(rows), generator=prompt_gen).tolist()
         take, order = order[:need], order[need:]
-        return [rows[i] for i in take[rank * n_prompts:(rank + 1) * n_prompts]]
+        return [rows[i] for i in take[rank * n:(rank + 1) * n]]
 
     def run_eval() -> dict:
         if eval_rows is None:
@@ -389,9 +472,13 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
     for step in bar:
         t0 = time.perf_counter()
         unwrapped.eval()
-        batch = generate_batch(unwrapped, tokenizer, next_rows(), config,
-                               seed=(config.seed * 1_000_003 + step) * world + rank, ref_model=ref_model,
-                               reward_funcs=reward_funcs, advantages_fn=advantages_fn)
+        seed = (config.seed * 1_000_003 + step) * world + rank
+        if config.dynamic_sampling:
+            batch = generate_dynamic_batch(unwrapped, tokenizer, next_rows, config, seed=seed, ref_model=ref_model,
+                                           reward_funcs=reward_funcs, advantages_fn=advantages_fn)
+        else:
+            batch = generate_batch(unwrapped, tokenizer, next_rows(), config, seed=seed, ref_model=ref_model,
+                                   reward_funcs=reward_funcs, advantages_fn=advantages_fn)
         t1 = time.perf_counter()
         stats = grpo_update(model, optimizer, accelerator, batch, config, loss_fn=loss_fn, where=f"at step {step} ")
         t2 = time.perf_counter()
@@ -405,7 +492,9 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
                 "reward": batch.rewards,
                 "reward_std": groups.std(dim=1),
                 **{f"reward/{n}": batch.rewards_per_func[:, k] for k, n in enumerate(names)},
-                "frac_zero_std": G.zero_variance_groups(batch.rewards, config.num_generations).float(),
+                "frac_zero_std": (G.zero_variance_groups(batch.rewards, config.num_generations).float()
+                                  if batch.sampled_zero_std is None
+                                  else torch.tensor(batch.sampled_zero_std, device=batch.rewards.device)),
                 **{k: v for k, v in stats.items() if k != "first_ratio_dev" and (k != "kl" or config.beta)},
                 "completion_length": lengths,
             }
@@ -416,6 +505,7 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
                 "step": step,
                 **{k: m[k] for k in means},
                 **{k: m[k] for k in ("completion_length_min", "completion_length_max", "eos_rate", "first_ratio_dev")},
+                "sampling_rounds": batch.sampling_rounds,
                 "time_generate": t1 - t0,
                 "time_update": t2 - t1,
                 "seconds": seconds,
