@@ -12,7 +12,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from llmcourse.demo import demo_settings, run_demo
 
     given = {k: v for k, v in dict(model=args.model, data=args.data, output=args.output, seed=args.seed, seeds=args.seeds,
-                                   quick=args.quick or None, force=args.force or None).items() if v is not None}
+                                   stages=args.stages, quick=args.quick or None, force=args.force or None).items() if v is not None}
     run_demo(*demo_settings(given, args.config))
     return 0
 
@@ -151,15 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmcourse", description="The data and objectives of LLM post-training, as a graded course.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="run the main job on the embedded default and write a report")
+    d = sub.add_parser("demo", help="run the main job (base → SFT → PPO / DPO / GRPO) and write a report")
     d.add_argument("--model", help="Hugging Face model name or local folder (default: the embedded base model)")
     d.add_argument("--data", help="Alpaca / Dolly / chat / preference JSON or JSONL file (default: the task world)")
     d.add_argument("--output", help="report folder (default: ./demo-report)")
     d.add_argument("--seed", type=int, help="seed for data, sampling and training (default 0)")
-    d.add_argument("--seeds", type=int, help="PPO runs from the same SFT and reward models (seeds --seed, --seed+1, …); "
-                   "the table shows mean ± std (default 1)")
-    d.add_argument("--config", help="TOML/YAML/JSON file with [demo], [sft], [reward], [ppo] sections "
-                                    "(keys: the fields of DemoConfig, SFTConfig, RewardConfig, PPOConfig)")
+    d.add_argument("--seeds", type=int, help="runs of each post-SFT method (PPO, DPO, GRPO) from the same SFT model "
+                   "(seeds --seed, --seed+1, …); the table shows mean ± std (default 3)")
+    d.add_argument("--stages", help="comma-separated subset of sft,reward,ppo,dpo,grpo (default: all); base and SFT "
+                   "always run, ppo adds the reward model it needs; without reward the table has no RM score")
+    d.add_argument("--config", help="TOML/YAML/JSON file with [demo], [sft], [reward], [ppo], [dpo], [grpo] sections "
+                                    "(keys: the fields of DemoConfig, SFTConfig, RewardConfig, PPOConfig, DPOConfig, "
+                                    "GRPOConfig)")
     d.add_argument("--quick", action="store_true", help="a fast setting (for tests and a first look)")
     d.add_argument("--force", action="store_true", help="replace an earlier llmcourse report at --output")
     d.set_defaults(func=_cmd_demo)

@@ -1,30 +1,32 @@
-"""``llmcourse demo``: the main job — base model → SFT → reward model → PPO, measured at every stage.
+"""``llmcourse demo``: the main job — base model → SFT → {PPO with a reward model, DPO, GRPO with a
+verifier}, every method from the same SFT model, measured the same way.
 
 1. **base**: the embedded model pre-trained on plain sentences (or ``--model``); it knows the
    operations but has never seen an instruction format (≈ 0 exact match);
 2. **SFT** on task-world records in the seed guide's short template (or ``--data`` instruction
    records) teaches the format;
-3. **reward model** from the SFT weights on task-world preference pairs plus pairs a perfect labeller
-   gives the SFT model's own samples (or ``--data`` preference records), then calibrated to mean 0 /
-   std 1 on preferred answers;
-4. **PPO** from the SFT model against that reward model, with a KL penalty toward the SFT model
-   (β adapted toward a KL target, the PPO lab's main-run settings).
+3. **preference pairs**: a perfect labeller judges the SFT model's own samples (correct answer ≻ its
+   answer), plus task-world pairs (or ``--data`` preference records); the **reward model** is trained
+   on them from the SFT weights, then calibrated to mean 0 / std 1 on preferred answers;
+4. from the SFT model, each ``--seeds`` times: **PPO** against that reward model with a KL penalty
+   toward the SFT model; **DPO** on the reward model's own training pairs (the same preferences, no
+   reward model); **GRPO** with the exact-match checker as the reward (a verifier, no reward model).
 
-The report folder gets a table (exact match and reward-model score for base / SFT / PPO, the reward
-model's held-out accuracy, the final KL), the training curves as PNG, and sample generations side by
-side. It is written aside and renamed into place at the end, so an interrupted run leaves no report
-that looks complete.
+Every model is measured by one function (:func:`measure`) on the same held-out problems: exact match
+(greedy and sampled), the reward model's score, and the KL to the SFT model on sampled answers
+(:func:`llmcourse.rl.rollout.sampled_kl`); PPO and GRPO are also measured during their first seed's run,
+for the over-optimisation plot. ``--stages`` selects a subset (:func:`parse_stages` says what needs
+what). The report (:mod:`llmcourse.demo_report`) is written aside and renamed into place at the end,
+so an interrupted run leaves no report that looks complete.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import random
-import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmcourse import models, recipes, tasks, templates, training
@@ -32,12 +34,43 @@ from llmcourse.pretrained import is_registered
 from llmcourse.config import check_numbers
 from llmcourse.report import atomic_report_dir, check_output_dir
 
+STAGES = ("sft", "reward", "ppo", "dpo", "grpo")
+"""What ``--stages`` may name, in the order they run."""
+METHODS = {"ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
+"""The post-SFT methods (run ``--seeds`` times each) and their names in the report."""
+NEEDS = {"ppo": "reward"}
+"""A stage that needs another: PPO optimises the reward model's score."""
+
+
+def parse_stages(text: str) -> tuple[tuple[str, ...], list[str]]:
+    """``--stages`` (comma-separated names of :data:`STAGES`, any order; ``base`` also accepted) →
+    ``(stages to run in order, notes)``. The base model and SFT always run — every method starts from
+    the SFT model and is compared with it — and a stage another one needs is added (:data:`NEEDS`); each
+    addition is a note. Without ``reward`` the table has no reward-model score; DPO still trains on the
+    same labelled pairs (they come from the SFT model's samples, not from the reward model)."""
+    if not isinstance(text, str):
+        raise ValueError(f"stages must be a comma-separated string such as 'sft,ppo', got {text!r}")
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in (*STAGES, "base")]
+    if unknown or not names:
+        raise ValueError(f"stages: unknown stage name(s) {unknown or [text]}; valid: base, {', '.join(STAGES)} "
+                         "(comma-separated, e.g. --stages sft,ppo)")
+    wanted, notes = set(names) - {"base"}, []
+    if "sft" not in wanted:
+        notes.append("sft added: every method starts from the SFT model and is compared with it")
+        wanted.add("sft")
+    for stage, need in NEEDS.items():
+        if stage in wanted and need not in wanted:
+            notes.append(f"{need} added: {stage} needs it")
+            wanted.add(need)
+    return tuple(s for s in STAGES if s in wanted), notes
+
 
 @dataclass
 class DemoConfig:
     """Settings of the demo run itself (the stages' own settings are ``SFTConfig``, ``RewardConfig``,
-    ``PPOConfig``, overridable from a ``--config`` file with sections ``[sft]``, ``[reward]``, ``[ppo]``,
-    ``[demo]``)."""
+    ``PPOConfig``, ``DPOConfig``, ``GRPOConfig``, overridable from a ``--config`` file with sections
+    ``[sft]``, ``[reward]``, ``[ppo]``, ``[dpo]``, ``[grpo]``, ``[demo]``)."""
 
     model: str | None = None
     """A Hugging Face model name or local folder; ``None`` = the embedded base model."""
@@ -47,9 +80,11 @@ class DemoConfig:
     """Report folder (refused if it exists, unless ``force`` and it is an earlier report)."""
     seed: int = 0
     """Seed for data, sampling and training: the same seed gives the same numbers on a CPU."""
-    seeds: int = 1
-    """PPO runs from the same SFT and reward models, with seeds ``seed … seed + seeds - 1``; with more
-    than one the table shows PPO's mean ± std (sample std) over them."""
+    seeds: int = 3
+    """Each post-SFT method (PPO, DPO, GRPO) runs from the same SFT model (and reward model) with seeds
+    ``seed … seed + seeds - 1``; with more than one the table shows its mean ± std (sample std)."""
+    stages: str = ",".join(STAGES)
+    """The stages to run, comma-separated (:func:`parse_stages`): e.g. ``"sft,ppo"`` or ``"sft,dpo,grpo"``."""
     quick: bool = False
     """A fast setting for tests: small data and few steps (numbers are not meaningful)."""
     force: bool = False
@@ -78,33 +113,43 @@ class DemoConfig:
             self.template = "chat" if is_registered(self.model) else "simple"
         if self.template not in ("simple", "alpaca", "chat"):
             raise ValueError(f"template must be 'simple', 'alpaca', 'chat' or 'auto', got {self.template!r}")
+        parse_stages(self.stages)
 
 
 def stage_configs(demo: DemoConfig) -> dict:
-    """Default SFT / reward / PPO settings for the demo: the tuned task-world recipes
-    (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``), or tiny ones with ``quick``; for a
-    registered pretrained ``model``, :data:`llmcourse.recipes.DEMO_PRETRAINED`'s rates and sizes on top."""
+    """Default settings of every stage for the demo: the tuned task-world recipes
+    (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``, ``DEMO_DPO``, ``DEMO_GRPO``), or the
+    tiny ``DEMO_QUICK_*`` ones with ``quick``; for a registered pretrained ``model``,
+    :data:`llmcourse.recipes.DEMO_PRETRAINED`'s rates and sizes on top."""
+    from llmcourse.dpo import DPOConfig
+    from llmcourse.grpo import GRPOConfig
     from llmcourse.ppo import PPOConfig
     from llmcourse.reward import RewardConfig
     from llmcourse.sft import SFTConfig
 
-    sft, reward, ppo = ((recipes.DEMO_QUICK_SFT, recipes.DEMO_QUICK_REWARD, recipes.DEMO_QUICK_PPO) if demo.quick
-                        else (recipes.DEMO_SFT, recipes.DEMO_REWARD, recipes.DEMO_PPO))
+    names = ("sft", "reward", "ppo", "dpo", "grpo")
+    chosen = dict(zip(names, (recipes.DEMO_QUICK_SFT, recipes.DEMO_QUICK_REWARD, recipes.DEMO_QUICK_PPO,
+                              recipes.DEMO_QUICK_DPO, recipes.DEMO_QUICK_GRPO) if demo.quick else
+                      (recipes.DEMO_SFT, recipes.DEMO_REWARD, recipes.DEMO_PPO, recipes.DEMO_DPO, recipes.DEMO_GRPO)))
     if is_registered(demo.model):  # a real pretrained model: its own rates (the tiny model's ones collapse it)
         per_model = recipes.DEMO_PRETRAINED
-        sft, reward, ppo = ({**per_model[k], **v} if demo.quick else {**v, **per_model[k]}
-                            for k, v in (("sft", sft), ("reward", reward), ("ppo", ppo)))
-    return {"sft": SFTConfig(**{**sft, "template": demo.template, "seed": demo.seed}),
-            "reward": RewardConfig(**{**reward, "seed": demo.seed}),
-            "ppo": PPOConfig(**{**ppo, "seed": demo.seed})}
+        chosen = {k: ({**per_model.get(k, {}), **v} if demo.quick else {**v, **per_model.get(k, {})})
+                  for k, v in chosen.items()}
+    return {"sft": SFTConfig(**{**chosen["sft"], "template": demo.template, "seed": demo.seed}),
+            "reward": RewardConfig(**{**chosen["reward"], "seed": demo.seed}),
+            "ppo": PPOConfig(**{**chosen["ppo"], "seed": demo.seed}),
+            "dpo": DPOConfig(**{**chosen["dpo"], "seed": demo.seed}),
+            "grpo": GRPOConfig(**{**chosen["grpo"], "seed": demo.seed})}
 
 
 def demo_settings(given: dict, config_path: str | None = None) -> tuple[DemoConfig, dict]:
     """The demo's settings from command-line values and an optional ``--config`` file: ``(DemoConfig,
     stage overrides)``. Command-line values win over ``[demo]``; each of ``[sft]``, ``[reward]``,
-    ``[ppo]`` changes only the keys it names, on top of the recipe in force (``--quick`` or the full
-    one, with ``--seed``). Every error names the file, the section and the key."""
+    ``[ppo]``, ``[dpo]``, ``[grpo]`` changes only the keys it names, on top of the recipe in force
+    (``--quick`` or the full one, with ``--seed``). Every error names the file, the section and the key."""
     from llmcourse.config import override, read_sections
+    from llmcourse.dpo import DPOConfig
+    from llmcourse.grpo import GRPOConfig
     from llmcourse.ppo import PPOConfig
     from llmcourse.reward import RewardConfig
     from llmcourse.sft import SFTConfig
@@ -112,12 +157,12 @@ def demo_settings(given: dict, config_path: str | None = None) -> tuple[DemoConf
     if not config_path:
         return DemoConfig(**given), {}
     sections = read_sections(config_path, {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig,
-                                           "ppo": PPOConfig})
+                                           "ppo": PPOConfig, "dpo": DPOConfig, "grpo": GRPOConfig})
     # "auto" is resolved from the model, so it must reach the config together with the model
     demo = override(DemoConfig(), {"template": "auto", **sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
     presets = stage_configs(demo)
     return demo, {k: override(presets[k], sections[k], where=f"{config_path}[{k}]")
-                  for k in ("sft", "reward", "ppo") if k in sections}
+                  for k in presets if k in sections}
 
 
 def _split_user_data(path: str, seed: int, template: str):
@@ -156,43 +201,53 @@ def _split_user_data(path: str, seed: int, template: str):
     return kind, items[n_eval:], items[:n_eval]
 
 
-def _truncation_line(t: dict) -> str:
-    """What max_length did to the training data, in one line of the report."""
-    return (f"training data within max_length: SFT {t['sft_examples_kept']} examples kept, "
-            f"{t['sft_examples_truncated']} truncated (cut at {t['sft_max_length']} tokens, EOS lost; "
-            f"[sft] truncation = 'drop' drops them instead), {t['sft_examples_dropped']} dropped; reward model "
-            f"{t['reward_pairs_dropped']} pairs over {t['reward_max_length']} tokens dropped (never truncated)")
+def measure(model, sft_model, tokenizer, reward_model, eval_data: list[dict], *, response_length: int,
+            temperature: float, seed: int) -> dict[str, float]:
+    """One model on the held-out prompts, the same way for every method: ``exact_match`` (greedy),
+    ``exact_match_sampled`` (one sample at ``temperature``), the reward model's score of both
+    (``eval_score``, ``eval_score_sampled``; absent without a reward model), ``eval_length``,
+    ``eval_eos_rate``, and ``kl_to_sft`` — :func:`llmcourse.rl.rollout.sampled_kl` of ``model`` from
+    ``sft_model`` on the same prompts (nats per answer; 0 for the SFT model itself)."""
+    from llmcourse.ppo.trainer import evaluate
+    from llmcourse.rl.rollout import sampled_kl
 
-
-def _sample_table(problems, columns: dict[str, list[str]]) -> str:
-    head = "| task | input | answer | " + " | ".join(columns) + " |"
-    lines = [head, "|" + "---|" * (3 + len(columns))]
-    for i, p in enumerate(problems):
-        cells = " | ".join(f"`{columns[c][i]!r}`" for c in columns)
-        lines.append(f"| {p.task} | `{p.input}` | `{p.answer}` | {cells} |")
-    return "\n".join(lines)
+    was_training = model.training
+    model.eval()
+    out = evaluate(model, tokenizer, reward_model, eval_data, response_length=response_length,
+                   temperature=temperature, seed=seed)
+    out["kl_to_sft"] = sampled_kl(model, sft_model, tokenizer, [r["prompt"] for r in eval_data],
+                                  response_length=response_length, temperature=temperature, seed=seed)
+    model.train(was_training)
+    return out
 
 
 def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
-    """Run the four stages and write the report; returns the results dict (also ``results.json``).
+    """Run the stages and write the report; returns the results dict (also ``results.json``).
 
     ``overrides``: whole stage configs (``{"sft": SFTConfig(...)}``) used instead of the recipe's; to
     change a few keys of the recipe, start from it: ``config.override(stage_configs(demo)["sft"],
     {"learning_rate": 1e-3})`` (what ``--config`` does)."""
-    from llmcourse import plots
+    from llmcourse import demo_report
+    from llmcourse.dpo import train_dpo
+    from llmcourse.grpo import train_grpo
     from llmcourse.ppo import train_ppo
-    from llmcourse.rl.rollout import policy_samples
-    from llmcourse.ppo.trainer import evaluate as evaluate_policy
     from llmcourse.ppo.trainer import prompts_from_records
     from llmcourse.reward import onpolicy_pairs, task_preference_data, train_reward_model
     from llmcourse.reward.model import calibrate_reward_model, reward_model_from_causal_lm
+    from llmcourse.rl.rollout import policy_samples
     from llmcourse.sft import train_sft
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    stages, stage_notes = parse_stages(config.stages)
+    for note in stage_notes:
+        print(f"[demo] --stages: {note}")
     cfgs = {**stage_configs(config), **(overrides or {})}
     if cfgs["sft"].template != config.template:
         raise ValueError(f"[sft] template = {cfgs['sft'].template!r} differs from the demo's template "
                          f"{config.template!r}; set `template` in [demo] instead — every stage uses it")
+    if cfgs["dpo"].template is not None:
+        raise ValueError(f"[dpo] template = {cfgs['dpo'].template!r}: the demo's DPO pairs are already rendered in "
+                         f"the demo's template ({config.template!r}); set `template` in [demo] instead")
     if config.model is not None and not is_registered(config.model) and cfgs["sft"].learning_rate > 1e-4:
         print(f"[demo] note: --model {config.model} trains at the embedded model's rates (SFT {cfgs['sft'].learning_rate:g}), "
               "tuned for a 0.8M model trained from scratch; they usually collapse a pretrained model. For one, set "
@@ -206,12 +261,11 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
     check_output_dir(out, config.force)
     main = training.world_info()["rank"] == 0
     with (atomic_report_dir(out, force=config.force) if main else tempfile.TemporaryDirectory()) as tmp:
-        tmp = Path(tmp)
         seconds: dict[str, float] = {}
         # ---------------------------------------------------------------- data
         # the user's file is checked whole before anything loads; then the tokenizer ("chat" renders with it)
         user = _split_user_data(config.data, config.seed, config.template) if config.data else None
-        print(f"[1/4] base model: {'embedded' if config.model is None else config.model}")
+        print(f"[base] {'embedded' if config.model is None else config.model}")
         tokenizer = models.load_tokenizer(config.model)
         if config.template == "chat" and not getattr(tokenizer, "chat_template", None):
             raise ValueError(f"template = 'chat', but the tokenizer of {config.model or 'the embedded model'} has no chat "
@@ -233,161 +287,101 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
 
                     train_part, eval_part = ([render_pair(p, "chat", tokenizer) for p in part] for part in user[1:])
                 pref_train, pref_eval = train_part, eval_part
-                data_note = f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs)"
+                data_note = (f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs), "
+                             "DPO on the same pairs")
             else:
                 sft_train, sft_eval = train_part, eval_part
                 data_note = f"SFT on {config.data} ({len(train_part)} train / {len(eval_part)} held-out records)"
         eval_data = prompts_from_records([tasks.to_record(p) for p in held_out], template=prompt)
+        # every model answers with the same length limit and sampling temperature (PPO's)
+        length, temperature = cfgs["ppo"].response_length, cfgs["ppo"].temperature
 
-        # ---------------------------------------------------------------- stage 0: base
+        # ---------------------------------------------------------------- base
         base = models.load_model(config.model)
         models.ensure_pad_token(tokenizer, base)
         models.check_tokenizer(tokenizer)
 
-        # ---------------------------------------------------------------- stage 1: SFT
-        print("[2/4] supervised fine-tuning")
+        # ---------------------------------------------------------------- SFT
+        print("[sft] supervised fine-tuning")
         s0 = time.perf_counter()
         sft_model = copy.deepcopy(base)
         sft_cfg = cfgs["sft"] if sft_eval is None else replace(cfgs["sft"], eval_at_start=True)  # a baseline
-        sft_history = train_sft(sft_model, tokenizer, sft_train, sft_cfg, eval_data=sft_eval)
+        histories = {"sft": train_sft(sft_model, tokenizer, sft_train, sft_cfg, eval_data=sft_eval)}
         seconds["sft"] = time.perf_counter() - s0
+        sft_model.eval().requires_grad_(False)  # the fixed point every method starts from and is measured against
 
-        # ---------------------------------------------------------------- stage 2: reward model
-        print("[3/4] reward model (initialised from the SFT model)")
-        s0 = time.perf_counter()
-        if onpolicy:  # a labeller judges the SFT model's answers to training prompts
+        # ---------------------------------------------------------------- preference pairs, reward model
+        if onpolicy and ({"reward", "dpo"} & set(stages)):  # a labeller judges the SFT model's answers to training prompts
             shown_rm = train_problems[: 32 if config.quick else config.n_onpolicy]
             samples = policy_samples(sft_model, tokenizer, [prompt(p.instruction, p.input) for p in shown_rm],
-                                     response_length=cfgs["ppo"].response_length, seed=config.seed)
+                                     response_length=length, seed=config.seed)
             pref_train = onpolicy_pairs(shown_rm, samples, config.seed, template=config.template,
                                         tokenizer=tokenizer) + pref_train
-        reward_model = reward_model_from_causal_lm(copy.deepcopy(sft_model), seed=config.seed)
-        rm_history = train_reward_model(reward_model, tokenizer, pref_train, cfgs["reward"], eval_pairs=pref_eval)
-        # mean 0 / std 1 on preferred answers, as usual before RL: β then means the same thing
-        # whatever scale the reward model's head happened to learn
-        ref = pref_train[:256]
-        calibrate_reward_model(reward_model, tokenizer, [p["prompt"] for p in ref], [p["chosen"] for p in ref])
-        seconds["reward"] = time.perf_counter() - s0
-        rm_evals = [h for h in rm_history if "eval_accuracy" in h]
-
-        # ---------------------------------------------------------------- stage 3: PPO
-        print("[4/4] PPO against the reward model, KL-penalised toward the SFT model")
-        ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
-        ppo_runs = []  # (policy, history, seconds) per seed, all from the same SFT and reward models
-        for seed in range(cfgs["ppo"].seed, cfgs["ppo"].seed + config.seeds):
+        reward_model = None
+        if "reward" in stages:
+            print("[reward] reward model (initialised from the SFT model)")
             s0 = time.perf_counter()
-            # train_ppo froze sft_model in place as the reference of the previous seed's run: unfreeze the copy
-            run_policy = copy.deepcopy(sft_model).requires_grad_(True)
-            # evaluated on the held-out prompts during the run (the exact-match curve of the report's PPO plot)
-            run_history = train_ppo(run_policy, tokenizer, reward_model, ppo_prompts, replace(cfgs["ppo"], seed=seed),
-                                    ref_model=sft_model, eval_data=eval_data)
-            ppo_runs.append((run_policy, run_history, time.perf_counter() - s0))
-        policy, ppo_history, _ = ppo_runs[0]  # the first seed's run: the training curves and samples
-        seconds["ppo"] = sum(t for *_, t in ppo_runs)
+            reward_model = reward_model_from_causal_lm(copy.deepcopy(sft_model).requires_grad_(True), seed=config.seed)
+            histories["reward"] = train_reward_model(reward_model, tokenizer, pref_train, cfgs["reward"], eval_pairs=pref_eval)
+            # mean 0 / std 1 on preferred answers, as usual before RL: β then means the same thing
+            # whatever scale the reward model's head happened to learn
+            ref = pref_train[:256]
+            calibrate_reward_model(reward_model, tokenizer, [p["prompt"] for p in ref], [p["chosen"] for p in ref])
+            reward_model.eval().requires_grad_(False)
+            seconds["reward"] = time.perf_counter() - s0
 
-        # ---------------------------------------------------------------- evaluation, same held-out prompts
-        length = cfgs["ppo"].response_length
-        table = {}
-        def scores(m):
-            return evaluate_policy(m, tokenizer, reward_model, eval_data, response_length=length,
-                                   temperature=cfgs["ppo"].temperature, seed=config.seed)
-        for name, m in (("base", base), ("SFT", sft_model)):
-            table[name] = scores(m)
-        ppo_rows = [{**scores(m), "kl": [e for e in h if "kl" in e][-1]["kl"], "seconds": t} for m, h, t in ppo_runs]
-        table["PPO"] = {k: statistics.fmean(r[k] for r in ppo_rows) for k in ppo_rows[0]}
-        ppo_std = {k: statistics.stdev(r[k] for r in ppo_rows) if len(ppo_rows) > 1 else None for k in ppo_rows[0]}
-        kl_to_sft = {"base": None, "SFT": 0.0, "PPO": table["PPO"]["kl"]}
-        stage_seconds = {"base": None, "SFT": seconds["sft"], "PPO": table["PPO"]["seconds"]}
-        results = {
-            "config": asdict(config),
-            "stages": {k: asdict(v) for k, v in cfgs.items()},
-            "data": data_note,
-            "table": {k: {"exact_match": v["exact_match"], "exact_match_sampled": v["exact_match_sampled"],
-                          "rm_score": v["eval_score"], "rm_score_sampled": v["eval_score_sampled"],
-                          "kl_to_sft": kl_to_sft[k], "seconds": stage_seconds[k]} for k, v in table.items()},
-            "reward_model_accuracy": rm_evals[-1]["eval_accuracy"] if rm_evals else None,
-            "final_kl": kl_to_sft["PPO"],
-            "ppo_seeds": {"n": len(ppo_rows), "std": ppo_std, "runs": ppo_rows},
-            "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
-        }
-        first_sft = next(h for h in sft_history if "loss" in h)
-        first_rm = next((h for h in rm_history if "filtered_pairs" in h), {})
-        results["truncation"] = {
-            "sft_max_length": cfgs["sft"].max_length, "sft_policy": cfgs["sft"].truncation,
-            "sft_examples_kept": first_sft["examples"], "sft_examples_truncated": first_sft["truncated_examples"],
-            "sft_examples_dropped": first_sft["dropped_examples"],
-            "reward_max_length": cfgs["reward"].max_length, "reward_pairs_dropped": first_rm.get("filtered_pairs", 0)}
-        if sft_eval is not None:  # the user's held-out records: loss before (step 0) and after SFT
-            evals = [h for h in sft_history if "eval_loss" in h]
-            results["sft_eval_loss_before"], results["sft_eval_loss"] = evals[0]["eval_loss"], evals[-1]["eval_loss"]
+        eval_seconds = [0.0]  # time spent measuring during the runs, taken out of their training time
 
-        def cell(x, fmt):
-            return "—" if x is None else format(x, fmt)
-        rows = ["| model | exact match (greedy) | exact match (sampled) | RM score (greedy) | KL to SFT (nats) | "
-                "training time (s) |", "|---|---|---|---|---|---|"]
-        def pm(k, key, fmt):  # PPO's mean ± std over seeds when there are several
-            mean = {"exact_match": table[k]["exact_match"], "exact_match_sampled": table[k]["exact_match_sampled"],
-                    "eval_score": table[k]["eval_score"], "kl": kl_to_sft[k], "seconds": stage_seconds[k]}[key]
-            sd = ppo_std.get(key) if k == "PPO" else None
-            return cell(mean, fmt) + (f" ± {format(sd, fmt.lstrip('+'))}" if sd is not None else "")
-        rows += [f"| {k}{f' ({len(ppo_rows)} seeds)' if k == 'PPO' and len(ppo_rows) > 1 else ''} | "
-                 + " | ".join(pm(k, key, fmt) for key, fmt in (("exact_match", ".2f"), ("exact_match_sampled", ".2f"),
-                                                                ("eval_score", "+.2f"), ("kl", ".3f"), ("seconds", ".0f")))
-                 + " |" for k in table]
-        acc = results["reward_model_accuracy"]
-        rows += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None else
-                 "reward model: no held-out pairs", f"final mean per-sequence KL(PPO ‖ SFT): {kl_to_sft['PPO']:.3f} nats",
-                 _truncation_line(results["truncation"]),
-                 *([f"held-out loss on {config.data} (per target token): base {results['sft_eval_loss_before']:.3f} → "
-                    f"SFT {results['sft_eval_loss']:.3f}"] if sft_eval is not None else []),
-                 f"wall time: {results['seconds']['total']:.0f} s (SFT {seconds['sft']:.0f} s, RM {seconds['reward']:.0f} s, "
-                 f"PPO {seconds['ppo']:.0f} s)"]
-        table_md = "\n".join(rows)
+        def measured(model) -> dict[str, float]:
+            e0 = time.perf_counter()
+            row = measure(model, sft_model, tokenizer, reward_model, eval_data, response_length=length,
+                          temperature=temperature, seed=config.seed)
+            eval_seconds[0] += time.perf_counter() - e0
+            return row
 
-        # ---------------------------------------------------------------- report files
-        (tmp / "results.json").write_text(json.dumps(results, indent=2))
-        more = [(f"ppo_seed{cfgs['ppo'].seed + i}", h) for i, (_, h, _) in enumerate(ppo_runs) if i]
-        for name, hist in (("sft", sft_history), ("reward", rm_history), ("ppo", ppo_history), *more):
-            (tmp / f"history_{name}.json").write_text(json.dumps(hist, indent=1))
-        import matplotlib.pyplot as plt
+        # ---------------------------------------------------------------- the methods, from the SFT model
+        ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
+        grpo_rows = [{"prompt": prompt(p.instruction, p.input), "answer": p.answer, "task": p.task} for p in train_problems]
 
-        runs = {f"PPO seed {cfgs['ppo'].seed + i}": h for i, (_, h, _) in enumerate(ppo_runs)}
-        figures = {
-            "sft_loss.png": plots.plot_history(sft_history, ["loss"], title="SFT"),
-            "reward.png": plots.plot_history(rm_history, ["loss", "eval_accuracy"], title="Reward model"),
-            "ppo.png": plots.plot_history(ppo_history, ["score", "kl", "exact_match", "exact_match_sampled"],
-                                          title="PPO (exact match on the held-out prompts)"),
-            "overoptimisation.png": plots.plot_overoptimisation(
-                runs, title="Over-optimisation: reward-model score vs exact match against KL from the SFT model")}
-        for name, fig in figures.items():
-            fig.savefig(tmp / name, dpi=100)
-            plt.close(fig)  # only ours: a notebook calling run_demo keeps its own figures
+        def train(method: str, policy, seed: int, during) -> list[dict]:
+            """One run of ``method`` from a trainable copy of the SFT model; ``during``: measure during the run."""
+            cfg = replace(cfgs[method], seed=seed)
+            if method == "ppo":
+                return train_ppo(policy, tokenizer, reward_model, ppo_prompts, cfg, ref_model=sft_model, eval_fn=during)
+            if method == "dpo":
+                return train_dpo(policy, tokenizer, pref_train, cfg, eval_pairs=pref_eval, ref_model=sft_model,
+                                 progress=True)
+            return train_grpo(policy, tokenizer, grpo_rows, cfg, eval_fn=during)
+
+        runs: dict[str, list[dict]] = {}  # per method, one dict per seed: model, history, seconds, row
+        for method in (m for m in METHODS if m in stages):
+            print(f"[{method}] {demo_report.METHOD_LINES[method]}")
+            runs[method] = []
+            for i, seed in enumerate(range(config.seed, config.seed + config.seeds)):
+                policy = copy.deepcopy(sft_model).requires_grad_(True)
+                s0, spent = time.perf_counter(), eval_seconds[0]
+                # the first seed's RL run is measured during training: the over-optimisation curves
+                history = train(method, policy, seed, measured if i == 0 and method != "dpo" else None)
+                train_s = time.perf_counter() - s0 - (eval_seconds[0] - spent)
+                policy.eval()
+                runs[method].append({"seed": seed, "model": policy, "history": history, "seconds": train_s,
+                                     "row": measured(policy)})
+            seconds[method] = sum(r["seconds"] for r in runs[method])
+
+        # ---------------------------------------------------------------- measure, report
+        rows = {"base": measured(base), "SFT": measured(sft_model)}
+        rm_evals = [h for h in histories.get("reward", []) if "eval_accuracy" in h]
+        results = demo_report.results_dict(
+            config=config, stages=stages, stage_notes=stage_notes, cfgs=cfgs, data_note=data_note, rows=rows,
+            runs=runs, seconds={**seconds, "total": time.perf_counter() - t0, "cpu_total": time.process_time() - cpu0},
+            reward_accuracy=rm_evals[-1]["eval_accuracy"] if rm_evals else None, sft_history=histories["sft"],
+            reward_history=histories.get("reward"), n_pairs=len(pref_train), sft_eval=sft_eval)
+        results["n_eval"] = len(held_out)
         shown = held_out[:10]
-        prompts = [prompt(p.instruction, p.input) for p in shown]
-        columns = {name: models.generate(m, tokenizer, prompts, max_new_tokens=length)
-                   for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
-        samples_md = "# Sample generations (greedy, held-out prompts)\n\n" + _sample_table(shown, columns) + "\n"
-        if sft_eval:  # the user's own held-out prompts, answered by each model next to the reference answer
-            from llmcourse.sft.data import render
-
-            mine = sft_eval[:10]
-            user_prompts = [render(e, config.template, tokenizer)[0] for e in mine]
-            answers = {name: models.generate(m, tokenizer, user_prompts, max_new_tokens=length)
-                       for name, m in (("base", base), ("SFT", sft_model), ("PPO", policy))}
-            lines = ["| instruction | reference | " + " | ".join(answers) + " |", "|" + "---|" * (2 + len(answers))]
-            lines += [f"| `{e.instruction!r}` | `{e.output!r}` | " + " | ".join(f"`{answers[k][i]!r}`" for k in answers) + " |"
-                      for i, e in enumerate(mine)]
-            samples_md += f"\n## Held-out records of {config.data}\n\n" + "\n".join(lines) + "\n"
-        (tmp / "samples.md").write_text(samples_md)
-        (tmp / "report.md").write_text(
-            "# llmcourse demo report\n\n"
-            f"Data: {data_note}. Evaluated on {len(held_out)} held-out task-world problems ({config.template} prompts, greedy).\n\n"
-            + table_md + "\n\n![SFT loss](sft_loss.png)\n\n![reward model](reward.png)\n\n![PPO](ppo.png)\n\n![over-optimisation](overoptimisation.png)\n\n"
-            "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n"
-        )
-        if main:
-            print()
-            print(table_md)
+        models_shown = {"base": base, "SFT": sft_model, **{METHODS[m]: r[0]["model"] for m, r in runs.items()}}
+        demo_report.write(Path(tmp), results, histories, runs, models_shown, tokenizer,
+                          samples=[(p, prompt(p.instruction, p.input)) for p in shown], sft_eval=sft_eval,
+                          template=config.template, length=length, data=config.data, main=main)
     if main:
         print(f"\nreport written to {out.resolve()}")
     return results

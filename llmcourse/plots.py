@@ -13,16 +13,18 @@ def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.4):
 
 
 def plot_history(history: Sequence[Mapping[str, float]], keys: Sequence[str], *, x: str = "step",
-                 title: str | None = None):
-    """One panel per metric in ``keys`` from a trainer history (a list of dicts)."""
-    fig, axes = _figure(len(keys))
+                 title: str | None = None, labels: Mapping[str, str] | None = None):
+    """One panel per metric in ``keys`` from a trainer history (a list of dicts); ``labels`` gives a
+    panel's title (default: the key). A key no entry has is left out (no empty panel)."""
+    keys = [k for k in keys if any(k in h and x in h for h in history)] or list(keys[:1])
+    fig, axes = _figure(len(keys), width=4.2)
     for ax, key in zip(axes, keys):
         pts = [(h[x], h[key]) for h in history if key in h and x in h]
         if pts:
             xs, ys = zip(*pts)
             ax.plot(xs, ys, marker="." if len(xs) < 30 else None)
         ax.set_xlabel(x)
-        ax.set_title(key)
+        ax.set_title((labels or {}).get(key, key), fontsize=10)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -30,26 +32,35 @@ def plot_history(history: Sequence[Mapping[str, float]], keys: Sequence[str], *,
     return fig
 
 
-def plot_overoptimisation(runs: Mapping[str, Sequence[Mapping[str, float]]], *, title: str):
+def plot_overoptimisation(runs: Mapping[str, Sequence[Mapping[str, float]]], *, title: str, kl_key: str = "kl_to_sft"):
     """Proxy against truth (Gao et al. 2022): for each RL run's history, the held-out reward-model score
-    (left panel) and the held-out exact match (right panel, greedy and sampled) against the KL from the
-    starting model at each evaluation (the evaluation before the first step has KL 0). Where the two
+    (left panel; left out when no entry has one) and the held-out exact match (right panel, greedy and
+    sampled) against the KL from the starting model (``kl_key``) at each evaluation. Where the two
     panels' curves part ways the policy is optimising the reward model, not the task."""
-    fig, (ax_rm, ax_em) = _figure(2)
-    for name, history in runs.items():
-        evals = [h for h in history if "exact_match" in h]
-        kl = [h.get("kl", 0.0) for h in evals]
-        ax_rm.plot(kl, [h["eval_score"] for h in evals], marker=".", label=f"{name}, greedy")
-        ax_em.plot(kl, [h["exact_match"] for h in evals], marker=".", label=f"{name}, greedy")
-        if all("exact_match_sampled" in h for h in evals):
-            ax_rm.plot(kl, [h["eval_score_sampled"] for h in evals], marker=".", ls="--", label=f"{name}, sampled")
-            ax_em.plot(kl, [h["exact_match_sampled"] for h in evals], marker=".", ls="--", label=f"{name}, sampled")
+    evals = {name: [h for h in history if "exact_match" in h and kl_key in h] for name, history in runs.items()}
+    scored = any("eval_score" in h for e in evals.values() for h in e)
+    fig, axes = _figure(2 if scored else 1)
+    ax_rm, ax_em = (axes[0], axes[1]) if scored else (None, axes[0])
+    for k, (name, rows) in enumerate(evals.items()):
+        kl = [h[kl_key] for h in rows]
+        colour = f"C{k}"
+        for suffix, style in (("", "-"), ("_sampled", "--")):
+            how = "greedy" if not suffix else "sampled"
+            if scored and all(f"eval_score{suffix}" in h for h in rows):
+                ax_rm.plot(kl, [h[f"eval_score{suffix}"] for h in rows], marker=".", ls=style, color=colour,
+                           label=f"{name}, {how}")
+            if all(f"exact_match{suffix}" in h for h in rows):
+                ax_em.plot(kl, [h[f"exact_match{suffix}"] for h in rows], marker=".", ls=style, color=colour,
+                           label=f"{name}, {how}")
     for ax, what in ((ax_rm, "reward-model score (proxy)"), (ax_em, "exact match (truth)")):
-        ax.set_xlabel("mean per-sequence KL to the starting model (nats, training batch)")
+        if ax is None:
+            continue
+        ax.set_xlabel("KL from the SFT model (nats per answer, held-out samples)")
+        ax.set_ylabel(what)
         ax.set_title(f"held-out {what}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -5,14 +5,14 @@ r"""Every recipe the package trains by itself, in one place: plain settings, no 
 * :data:`LAB_SFT_RECIPE`, :data:`LAB_RM_RECIPE`, :data:`LAB_PPO`, :data:`LAB_HACKING` — the PPO lab of
   notebook 03 (:mod:`llmcourse.ppo.lab`);
 * :data:`LAB_GRPO` — the GRPO lab of notebook 08 (:mod:`llmcourse.grpo.lab`);
-* :data:`DEMO_SFT`, :data:`DEMO_REWARD`, :data:`DEMO_PPO` and their ``DEMO_QUICK_*`` twins — the
-  stages of ``llmcourse demo`` (:func:`llmcourse.demo.stage_configs`).
+* :data:`DEMO_SFT`, :data:`DEMO_REWARD`, :data:`DEMO_PPO`, :data:`DEMO_DPO`, :data:`DEMO_GRPO` and their
+  ``DEMO_QUICK_*`` twins — the stages of ``llmcourse demo`` (:func:`llmcourse.demo.stage_configs`).
 
 Recipes that name a cache entry are hashed into its key (:func:`llmcourse.cache.recipe_key`): change
 one and the entry is rebuilt under a new key. A model trained from the base model carries the base's
 identity in its key (:func:`on_base`), so a new base recipe never reuses a model trained from the old one.
 Trainer settings are kept as keyword dicts of the trainers' config dataclasses (``SFTConfig``,
-``RewardConfig``, ``PPOConfig``), so this module imports no trainer.
+``RewardConfig``, ``PPOConfig``, ``DPOConfig``, ``GRPOConfig``), so this module imports no trainer.
 """
 
 from __future__ import annotations
@@ -156,10 +156,28 @@ one SFT and reward model): greedy 0.85 → 0.81 ± 0.04 (0.78, 0.82, 0.85), samp
 KL 0.21 ± 0.09 nats. Open (issue 21): a reward model that separates them, or a recipe that stops where
 the held-out score stops rising."""
 
+DEMO_DPO = dict(beta=0.1, learning_rate=1e-3, rpo_alpha=1.0, per_device_train_batch_size=16, max_steps=200,
+                warmup_steps=10, logging_steps=10, eval_steps=40, eval_at_start=True, precompute_ref_log_probs=True,
+                max_length=128)
+"""``DPOConfig`` settings of the demo's DPO stage: the DPO lab's run (:data:`DPO_LAB`: RPO, α = 1) for 200
+steps instead of 400, from the demo's SFT model, on the reward model's own training pairs (the SFT
+model's labelled samples plus the task-world pairs), so DPO and PPO learn from the same preferences.
+Held-out implicit-reward accuracy on the reward model's held-out pairs every 40 steps and before the
+first (6 points)."""
+
+DEMO_GRPO = dict(LAB_GRPO, max_steps=40, max_seconds=None, eval_steps=8)
+"""``GRPOConfig`` settings of the demo's GRPO stage: the GRPO lab's run (:data:`LAB_GRPO`: 8 prompts × 8
+completions, lr 1e-4, DAPO loss, exact-match reward) for a fixed 40 steps rather than a time budget, so
+the same seed gives the same numbers; evaluated every 8 steps and before the first (6 points)."""
+
 DEMO_QUICK_SFT = dict(max_steps=8, per_device_train_batch_size=16, eval_exact_match=False, logging_steps=2)
 DEMO_QUICK_REWARD = dict(max_steps=6, per_device_train_batch_size=8, logging_steps=2, eval_steps=2, eval_at_start=True)
-DEMO_QUICK_PPO = dict(max_steps=2, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8, eval_steps=0)
-"""``demo --quick``: a few steps of each stage, to test the pipeline (numbers are not meaningful)."""
+DEMO_QUICK_PPO = dict(max_steps=4, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8, eval_steps=1)
+DEMO_QUICK_DPO = dict(DEMO_DPO, max_steps=4, per_device_train_batch_size=8, logging_steps=1, eval_steps=1, eval_at_start=True)
+DEMO_QUICK_GRPO = dict(DEMO_GRPO, max_steps=4, num_generations=4, generation_batch_size=16, per_device_train_batch_size=16,
+                       max_completion_length=8, eval_steps=1)
+"""``demo --quick``: a few steps of each stage, to test the pipeline (numbers are not meaningful); the RL
+stages evaluate after every step, so the over-optimisation plot has 5 points per run."""
 
 DEMO_PRETRAINED = {
     "sft": dict(learning_rate=2e-5, per_device_train_batch_size=8, max_steps=60),

@@ -25,7 +25,9 @@ def _changed(a, b):
 @pytest.mark.parametrize("quick", [True, False])
 @pytest.mark.parametrize("section,values", [("ppo", {"kl_coef": 0.1}), ("sft", {"learning_rate": 2e-5}),
                                             ("reward", {"max_steps": 3, "warmup_steps": 1}),
-                                            ("sft", {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 4})])
+                                            ("sft", {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 4}),
+                                            ("dpo", {"beta": 0.2, "max_steps": 7}),
+                                            ("grpo", {"learning_rate": 3e-5, "num_generations": 2})])
 def test_a_section_changes_only_the_keys_it_names_and_keeps_the_seed(tmp_path, quick, section, values):
     path = tmp_path / "c.toml"
     path.write_text(f"[{section}]\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items()))
@@ -57,7 +59,16 @@ def test_cli_options_win_over_the_demo_section(tmp_path):
     ("[sft]\nper_device_train_batch_size = 2.5\n", r"c.toml\[sft\].per_device_train_batch_size: expected int"),
     ("[sft]\nper_device_train_batch_size = true\n", r"c.toml\[sft\].per_device_train_batch_size: expected int"),
     ("[sft]\nlearnig_rate = 1e-3\n", r"c.toml\[sft\]: unknown key\(s\) \['learnig_rate'\]"),
-    ("[dpo]\nbeta = 0.1\n", r"c.toml: unknown section\(s\) \['dpo'\]"),
+    ("[rlhf]\nbeta = 0.1\n", r"c.toml: unknown section\(s\) \['rlhf'\]; valid sections: .*'dpo', 'grpo'"),
+    ("[dpo]\nbeta = 0\n", r"c.toml\[dpo\]: DPOConfig.beta must be > 0"),
+    ("[dpo]\nlearning_rate = inf\n", r"c.toml\[dpo\].learning_rate: inf is not a finite number"),
+    ("[dpo]\nbta = 0.1\n", r"c.toml\[dpo\]: unknown key\(s\) \['bta'\]"),
+    ("[grpo]\nnum_generations = 1\n", r"c.toml\[grpo\]: GRPOConfig.num_generations must be a positive integer|"
+                                       r"c.toml\[grpo\]: GRPOConfig.num_generations must be >= 2"),
+    ("[grpo]\nepsilon = nan\n", r"c.toml\[grpo\].epsilon: nan is not a finite number"),
+    ("[grpo]\nmax_steps = 2.5\n", r"c.toml\[grpo\].max_steps: expected int"),
+    ("[grpo]\ntemperatur = 1.0\n", r"c.toml\[grpo\]: unknown key\(s\) \['temperatur'\]"),
+    ("[demo]\nstages = 'sft,ppo,rlhf'\n", r"c.toml\[demo\]: stages: unknown stage name\(s\) \['rlhf'\]; valid: base, sft, reward"),
     ("[demo]\nn_train = 0\n", r"DemoConfig.n_train must be a positive integer"),
     ("[demo]\nseed = -1\n", r"DemoConfig.seed must be >= 0"),
     ("[demo]\nn_onpolicy = nan\n", r"c.toml\[demo\].n_onpolicy: expected int"),

@@ -133,7 +133,7 @@ def test_sft_trainer_says_nothing_when_nothing_was_cut(tokenizer, capsys):
 
 
 def test_demo_report_line_names_the_counts_and_the_option():
-    from llmcourse.demo import _truncation_line
+    from llmcourse.demo_report import truncation_line as _truncation_line
 
     line = _truncation_line({"sft_examples_kept": 90, "sft_examples_truncated": 7, "sft_max_length": 256,
                              "sft_examples_dropped": 3, "reward_pairs_dropped": 2, "reward_max_length": 256})

@@ -50,6 +50,7 @@ DEMO_RUNS = {  # README command -> run here (slow), with --quick and placeholder
     "./run demo --model path/to/local/model": "model",
     "./run demo --data my_alpaca.jsonl": "data",
     "./run demo --model path/to/model --config big.toml": "config",
+    "./run demo --stages sft,dpo,grpo": "stages",
 }
 GRADE = "tests/test_grading_class.py::test_nbgrader_csv_export_matches"
 LOOP = "tests/test_grading_loop.py::"
@@ -146,7 +147,7 @@ def _as_written(cmd, tmp_path):
             "my_alpaca.jsonl": str(_alpaca_file(tmp_path / "my_alpaca.jsonl")),
             "big.toml": str(tmp_path / "big.toml")}
     (tmp_path / "big.toml").write_text(BIG_TOML)
-    return [real.get(a, a) for a in args] + ["--quick", "--output", str(tmp_path / "report")]
+    return [real.get(a, a) for a in args] + ["--quick", "--seeds", "1", "--output", str(tmp_path / "report")]
 
 
 @pytest.mark.slow
@@ -155,10 +156,11 @@ def test_readme_demo_command_runs_as_written(tmp_path, cmd):
     assert cmd in _commands()
     assert cli.main(_as_written(cmd, tmp_path)) == 0
     results = json.loads((tmp_path / "report" / "results.json").read_text())
-    assert set(results["table"]) == {"base", "SFT", "PPO"} and "truncation" in results
+    methods = ["DPO", "GRPO"] if DEMO_RUNS[cmd] == "stages" else ["PPO", "DPO", "GRPO"]
+    assert list(results["table"]) == ["base", "SFT", *methods] and "truncation" in results
     if DEMO_RUNS[cmd] == "config":  # the file's keys reached the stages, the quick recipe kept the rest
         sections = tomllib.loads(BIG_TOML)
-        for stage in ("sft", "ppo"):
+        for stage in (s for s in sections if s != "demo"):
             for k, v in sections[stage].items():
                 assert results["stages"][stage][k] == v
         assert results["stages"]["sft"]["max_steps"] == 8  # --quick's, not the full recipe's 350

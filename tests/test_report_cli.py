@@ -42,33 +42,87 @@ def test_report_replaced_only_with_force(tmp_path):
 @pytest.mark.slow
 def test_demo_quick_runs_all_stages_and_writes_a_complete_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--output", str(out)]) == 0
+    assert cli.main(["demo", "--quick", "--seeds", "2", "--output", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results["table"]) == {"base", "SFT", "PPO"}
+    assert list(results["table"]) == ["base", "SFT", "PPO", "DPO", "GRPO"]
     assert results["table"]["base"]["exact_match"] <= 0.1
-    assert 0.0 <= results["reward_model_accuracy"] <= 1.0 and results["final_kl"] == results["final_kl"]
-    for name in ("sft_loss.png", "reward.png", "ppo.png", "overoptimisation.png"):
-        assert (out / name).stat().st_size > 1000
-    assert "| PPO |" in (out / "report.md").read_text() and (out / "samples.md").exists()
-    # the main table, per model: greedy and sampled exact match, RM score, KL to the SFT model, time
-    ppo, sft = results["table"]["PPO"], results["table"]["SFT"]
-    assert sft["kl_to_sft"] == 0.0 and ppo["kl_to_sft"] == results["final_kl"] and ppo["seconds"] > 0
-    assert 0.0 <= ppo["exact_match_sampled"] <= 1.0 and "exact match (sampled)" in (out / "report.md").read_text()
-    # every plotted curve has data: PPO evaluated on the held-out prompts before and after, the
-    # reward model's accuracy before the first step and every 2 steps (quick recipe)
-    ppo_h = json.loads((out / "history_ppo.json").read_text())
+    assert 0.0 <= results["reward_model_accuracy"] <= 1.0
+    report_md = (out / "report.md").read_text()
+    for name in ("sft_loss.png", "reward.png", "ppo.png", "dpo.png", "grpo.png", "overoptimisation.png"):
+        assert (out / name).stat().st_size > 1000 and f"({name})" in report_md
+    # the main table, per method: greedy and sampled exact match, RM score, KL to the SFT model, time;
+    # mean ± std over the seeds for the post-SFT methods
+    sft = results["table"]["SFT"]
+    assert sft["kl_to_sft"] == 0.0 and sft["seconds"] > 0
+    for name in ("PPO", "DPO", "GRPO"):
+        row, runs = results["table"][name], results["methods"][name]["runs"]
+        assert len(runs) == 2 and row["seconds"] > 0 and f"| {name} (2 seeds) |" in report_md
+        for key in ("exact_match", "exact_match_sampled", "rm_score", "rm_score_sampled", "kl_to_sft"):
+            assert row[key] == pytest.approx(sum(r[key] for r in runs) / 2), (name, key)
+            assert results["methods"][name]["std"][key] is not None
+        # every seed's policy moved away from the SFT model (a copy frozen as a reference would not)
+        assert all(r["kl_to_sft"] != 0.0 for r in runs)
+        assert name in results["methods"][name]["verdict"] and "SFT" in results["methods"][name]["verdict"]
+        assert f"- {name}: " in report_md and " steps " in results["methods"][name]["budget"]["text"] + " steps "
+    assert "exact match (sampled)" in report_md and " ± " in report_md
+    # over-optimisation: PPO's and GRPO's first-seed runs measured ≥ 5 times, each with the RM score,
+    # exact match and the KL to SFT; DPO's held-out pair curves too
+    for method in ("ppo", "grpo"):
+        h = json.loads((out / f"history_{method}.json").read_text())
+        ev = [e for e in h if "kl_to_sft" in e]
+        assert len(ev) >= 5 and all("eval_score" in e and "exact_match_sampled" in e for e in ev), method
+        assert (out / f"history_{method}_seed1.json").exists()
+    dpo_h = json.loads((out / "history_dpo.json").read_text())
+    assert sum("eval_reward_accuracy" in h for h in dpo_h) >= 5
     rm_h = json.loads((out / "history_reward.json").read_text())
-    assert sum("exact_match" in h for h in ppo_h) >= 2 and sum("exact_match_sampled" in h for h in ppo_h) >= 2
     assert sum("eval_accuracy" in h for h in rm_h) >= 4
+    assert (out / "samples.md").read_text().count("| GRPO |") == 1
     assert cli.main(["demo", "--quick", "--output", str(out)]) == 2  # exists: refused
     assert "--force" in capsys.readouterr().err
     # the same seed gives the same numbers on a CPU
-    assert cli.main(["demo", "--quick", "--output", str(tmp_path / "again")]) == 0
+    assert cli.main(["demo", "--quick", "--seeds", "2", "--output", str(tmp_path / "again")]) == 0
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     def numbers(r):  # every figure but the wall times
-        return {**r, "table": {m: {k: v for k, v in row.items() if k != "seconds"} for m, row in r["table"].items()}}
-    for key in ("table", "reward_model_accuracy", "final_kl"):
-        assert numbers(again)[key] == numbers(results)[key], key
+        return {m: {k: v for k, v in row.items() if k != "seconds"} for m, row in r["table"].items()}
+    assert numbers(again) == numbers(results)
+    assert again["reward_model_accuracy"] == results["reward_model_accuracy"]
+
+
+def test_demo_stages_are_checked_and_completed_with_what_they_need():
+    from llmcourse.demo import parse_stages
+
+    assert parse_stages("sft,ppo") == (("sft", "reward", "ppo"), ["reward added: ppo needs it"])
+    assert parse_stages("grpo, dpo") == (("sft", "dpo", "grpo"),
+                                         ["sft added: every method starts from the SFT model and is compared with it"])
+    assert parse_stages("base,sft")[0] == ("sft",)
+    for bad in ("sft,rlhf", "", " , "):
+        with pytest.raises(ValueError, match=r"unknown stage name.*valid: base, sft, reward, ppo, dpo, grpo"):
+            parse_stages(bad)
+
+
+def test_demo_unknown_stage_is_a_one_line_error_before_any_model(tmp_path, capsys):
+    assert cli.main(["demo", "--quick", "--stages", "sft,pp0", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'pp0'" in err[0] and "ppo" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_demo_stages_runs_only_the_chosen_methods(tmp_path):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--seeds", "1", "--stages", "sft,dpo,grpo", "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["table"]) == ["base", "SFT", "DPO", "GRPO"] and results["stages_run"] == ["sft", "dpo", "grpo"]
+    # no reward model: no RM score anywhere, and no empty panel
+    assert results["reward_model_accuracy"] is None and results["table"]["GRPO"]["rm_score"] is None
+    assert not (out / "reward.png").exists() and not (out / "ppo.png").exists()
+    assert len(_measured(out / "history_grpo.json")) >= 5
+    report_md = (out / "report.md").read_text()
+    assert "| DPO |" in report_md and "one seed, so no noise estimate" in report_md and "not trained (--stages)" in report_md
+
+
+def _measured(history_path):
+    return [e for e in json.loads(history_path.read_text()) if "kl_to_sft" in e and "exact_match" in e]
 
 
 def test_demo_config_file_unknown_key_is_named(tmp_path, capsys):
@@ -157,9 +211,9 @@ def test_demo_trains_on_a_user_data_file(kind, tmp_path):
     data = tmp_path / f"{kind}.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
+    assert cli.main(["demo", "--quick", "--seeds", "1", "--data", str(data), "--output", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert str(data) in results["data"] and set(results["table"]) == {"base", "SFT", "PPO"}
+    assert str(data) in results["data"] and list(results["table"]) == ["base", "SFT", "PPO", "DPO", "GRPO"]
     if kind == "dolly":  # SFT on the file, evaluated on its held-out records
         assert "SFT on" in results["data"] and results["sft_eval_loss"] == results["sft_eval_loss"]
     else:  # the reward model on the file's pairs, held-out accuracy over its held-out pairs
@@ -169,34 +223,32 @@ def test_demo_trains_on_a_user_data_file(kind, tmp_path):
 def test_overoptimisation_plot_puts_proxy_and_truth_against_kl():
     from llmcourse import plots
 
-    history = [{"step": 0, "exact_match": 0.8, "eval_score": 0.1, "exact_match_sampled": 0.7, "eval_score_sampled": 0.0},
+    history = [{"step": 0, "kl_to_sft": 0.0, "exact_match": 0.8, "eval_score": 0.1, "exact_match_sampled": 0.7,
+                "eval_score_sampled": 0.0},
                {"step": 1, "kl": 0.5, "score": 0.3},  # a training row without an evaluation: not plotted
-               {"step": 2, "kl": 1.0, "exact_match": 0.6, "eval_score": 0.4, "exact_match_sampled": 0.5,
+               {"step": 2, "kl_to_sft": 1.0, "exact_match": 0.6, "eval_score": 0.4, "exact_match_sampled": 0.5,
                 "eval_score_sampled": 0.3}]
-    rm, em = plots.plot_overoptimisation({"PPO": history}, title="t").axes
-    assert [list(line.get_xdata()) for line in rm.lines] == [[0.0, 1.0]] * 2
-    assert [list(line.get_ydata()) for line in rm.lines] == [[0.1, 0.4], [0.0, 0.3]]
-    assert [list(line.get_ydata()) for line in em.lines] == [[0.8, 0.6], [0.7, 0.5]]
-    assert "KL" in em.get_xlabel() and "exact match" in em.get_title()
+    grpo = [{"step": 0, "kl_to_sft": 0.0, "exact_match": 0.8, "eval_score": 0.1},
+            {"step": 4, "kl_to_sft": 2.0, "exact_match": 0.9, "eval_score": 0.2}]
+    rm, em = plots.plot_overoptimisation({"PPO": history, "GRPO": grpo}, title="t").axes
+    assert [list(line.get_xdata()) for line in rm.lines] == [[0.0, 1.0]] * 2 + [[0.0, 2.0]]
+    assert [list(line.get_ydata()) for line in rm.lines] == [[0.1, 0.4], [0.0, 0.3], [0.1, 0.2]]
+    assert [list(line.get_ydata()) for line in em.lines] == [[0.8, 0.6], [0.7, 0.5], [0.8, 0.9]]
+    assert "KL" in em.get_xlabel() and "exact match" in em.get_title() and "exact match" in em.get_ylabel()
+    assert "reward-model score" in rm.get_title()
+    # no reward model (demo --stages sft,grpo): one panel, never an empty one
+    (only,) = plots.plot_overoptimisation({"GRPO": [{k: v for k, v in h.items() if k != "eval_score"} for h in grpo]},
+                                          title="t").axes
+    assert "exact match" in only.get_title() and len(only.lines) == 1
 
 
-@pytest.mark.slow
-def test_demo_seeds_runs_ppo_per_seed_from_one_sft_model_and_reports_mean_and_std(tmp_path):
-    out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--seeds", "3", "--output", str(out)]) == 0
-    results = json.loads((out / "results.json").read_text())
-    runs = results["ppo_seeds"]["runs"]
-    assert results["ppo_seeds"]["n"] == 3 and len(runs) == 3
-    # every seed's policy trained (a copy of the SFT model frozen as the previous run's reference did not)
-    assert len({(r["kl"], r["eval_score_sampled"]) for r in runs}) == 3 and all(r["kl"] != 0.0 for r in runs)
-    ppo = results["table"]["PPO"]
-    assert ppo["exact_match"] == pytest.approx(sum(r["exact_match"] for r in runs) / 3)
-    assert ppo["kl_to_sft"] == pytest.approx(sum(r["kl"] for r in runs) / 3)
-    sd = results["ppo_seeds"]["std"]["kl"]
-    assert sd == pytest.approx((sum((r["kl"] - ppo["kl_to_sft"]) ** 2 for r in runs) / 2) ** 0.5) and sd > 0
-    report_md = (out / "report.md").read_text()
-    assert "| PPO (3 seeds) |" in report_md and " ± " in report_md
-    assert (out / "history_ppo_seed1.json").exists() and (out / "history_ppo_seed2.json").exists()
+def test_history_plot_leaves_out_keys_no_entry_has():
+    from llmcourse import plots
+
+    fig = plots.plot_history([{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5}], ["loss", "eval_score"],
+                             labels={"loss": "training loss"})
+    (ax,) = fig.axes
+    assert ax.get_title() == "training loss" and len(ax.lines[0].get_xdata()) == 2
 
 
 def test_demo_refuses_zero_seeds(tmp_path, capsys):

@@ -1,5 +1,7 @@
 """The RL layer is one implementation: PPO re-exports the shared functions, it does not copy them."""
 
+import pytest
+
 from llmcourse.ppo import functional as PF
 from llmcourse.ppo import rollout as PR
 from llmcourse.rl import functional as F
@@ -14,3 +16,25 @@ def test_ppo_uses_the_shared_rollout_functions():
 def test_ppo_uses_the_shared_math():
     for name in F.__all__:
         assert getattr(PF, name) is getattr(F, name), name
+
+
+def test_sampled_kl_is_zero_for_the_same_model_and_positive_for_another(tokenizer, tiny_model, one_torch_thread):
+    import copy
+
+    import torch
+
+    prompts = ["Instruction: Reverse the list.\nInput: 1 2 3\nOutput:", "Instruction: Count the numbers.\nInput: 4 5\nOutput:"]
+    same = copy.deepcopy(tiny_model)
+    assert R.sampled_kl(tiny_model, tiny_model, tokenizer, prompts, response_length=4) == 0.0
+    assert abs(R.sampled_kl(tiny_model, same, tokenizer, prompts, response_length=4)) < 1e-5  # equal weights
+    other = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        other.lm_head.weight.mul_(3.0)
+    kl = R.sampled_kl(tiny_model, other, tokenizer, prompts * 8, response_length=4, seed=3)
+    assert kl > 0 and kl == R.sampled_kl(tiny_model, other, tokenizer, prompts * 8, response_length=4, seed=3)
+    # by hand: the k1 sum over the sampled tokens, averaged over prompts
+    q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id)
+    ids, mask, _ = R.sample_responses(tiny_model, tokenizer, q, qm, response_length=4, seed=0)
+    by_hand = ((R.response_logprobs(tiny_model, q, qm, ids, mask, 1.0)
+                - R.response_logprobs(other, q, qm, ids, mask, 1.0)) * mask).sum(-1).mean().detach()
+    assert R.sampled_kl(tiny_model, other, tokenizer, prompts, response_length=4) == pytest.approx(by_hand.item(), abs=1e-5)

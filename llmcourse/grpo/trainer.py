@@ -398,7 +398,7 @@ def evaluate(policy, tokenizer, eval_data: Sequence[Mapping], *, max_completion_
 
 def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, *, reward_funcs=("exact_match",),
                ref_model=None, eval_data=None, advantages_fn: Callable | None = None,
-               loss_fn: Callable | None = None) -> list[dict]:
+               loss_fn: Callable | None = None, eval_fn: Callable | None = None) -> list[dict]:
     r"""Fine-tune ``policy`` (in place) with GRPO; return the history.
 
     * ``policy`` — a causal LM (the SFT model); ``tokenizer`` its tokenizer (PAD and EOS required);
@@ -411,7 +411,10 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
       put in eval mode, its ``requires_grad`` flags and dropout settings left as given;
     * ``eval_data`` — ``[{"prompt", "answer"(, "task")}]`` for held-out greedy exact match;
     * ``advantages_fn`` / ``loss_fn`` — replacements for :func:`~llmcourse.grpo.functional.group_advantages`
-      and :func:`~llmcourse.grpo.functional.grpo_loss` with the same signatures.
+      and :func:`~llmcourse.grpo.functional.grpo_loss` with the same signatures;
+    * ``eval_fn`` — ``eval_fn(policy) -> dict`` of numbers, called at every evaluation (as ``eval_data``'s,
+      also without it) with the policy in eval mode; its keys join the history entry (a caller's own
+      measures over the run, e.g. the KL to a fixed model or a reward model's score).
 
     History, one dict per logged step (health metrics): ``reward``, ``reward_std`` (mean of the
     groups' stds), ``reward/<func>``, ``frac_zero_std`` (share of groups with equal rewards; with
@@ -459,11 +462,12 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
         return [rows[i] for i in take[rank * n:(rank + 1) * n]]
 
     def run_eval() -> dict:
-        if eval_rows is None:
+        if eval_rows is None and eval_fn is None:
             return {}
         unwrapped.eval()
-        return evaluate(unwrapped, tokenizer, eval_rows, max_completion_length=config.max_completion_length,
-                        accelerator=accelerator)
+        out = {} if eval_rows is None else evaluate(unwrapped, tokenizer, eval_rows, accelerator=accelerator,
+                                                    max_completion_length=config.max_completion_length)
+        return {**out, **(eval_fn(unwrapped) if eval_fn is not None else {})}
 
     history: list[dict] = [{"step": 0, "seconds": 0.0, **run_eval()}]
     bar = training.progress(range(1, config.max_steps + 1), desc="GRPO", accelerator=accelerator,

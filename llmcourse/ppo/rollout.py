@@ -36,6 +36,7 @@ from llmcourse.rl.rollout import (  # noqa: F401  (the shared layer, re-exported
     response_logits,
     response_logprobs,
     sample_responses,
+    sampled_kl,
 )
 
 __all__ = [

@@ -170,14 +170,15 @@ def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int
     Greedy decoding gives ``exact_match``, ``eval_score``, ``eval_length``, ``eval_eos_rate``; with a
     ``temperature``, the same prompts are also answered by **sampling** as in training (seeded, so
     every evaluation draws from the same random stream) → ``exact_match_sampled``,
-    ``eval_score_sampled``: the behaviour PPO actually optimises. Under several processes each
-    scores its share and the results are gathered."""
+    ``eval_score_sampled``: the behaviour PPO actually optimises. ``reward_model=None``: exact match,
+    length and EOS rate only (no ``eval_score*``). Under several processes each scores its share and
+    the results are gathered."""
     from accelerate.utils import gather_object
 
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(eval_data)[rank::world]
     device = next(policy.parameters()).device
-    retokenize = R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
+    retokenize = reward_model is not None and R.check_reward_tokenizer(reward_model, tokenizer, reward_tokenizer)
     modes = [("", dict(do_sample=False))]
     if temperature is not None:
         modes.append(("_sampled", dict(do_sample=True, temperature=temperature)))
@@ -191,7 +192,9 @@ def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int
             ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=response_length,
                                                     seed=seed + 7919 * rank + s, **sampling)
             texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-            if retokenize:
+            if reward_model is None:
+                scores = torch.full((len(texts),), math.nan)
+            elif retokenize:
                 scores = R.score_responses(reward_model, reward_tokenizer, prompts, texts, has_eos, device)
             else:
                 joined, joined_mask, _ = R.join(q, qm, ids, mask)
@@ -203,7 +206,8 @@ def evaluate(policy, tokenizer, reward_model, eval_data, *, response_length: int
         n = max(1, len(rows))
         em, sc, ln, eos = (sum(col) / n for col in zip(*rows)) if rows else (math.nan,) * 4
         out[f"exact_match{suffix}"] = em
-        out[f"eval_score{suffix}"] = sc
+        if reward_model is not None:
+            out[f"eval_score{suffix}"] = sc
         if not suffix:
             out.update(eval_length=ln, eval_eos_rate=eos)
     return out
@@ -270,7 +274,8 @@ def ppo_update(model, optimizer, accelerator, batch: R.Rollout, advantages: torc
 def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None = None, *, ref_model=None,
               value_model=None, reward_tokenizer=None, eval_data=None,
               rewards_fn: Callable | None = None, advantages_fn: Callable | None = None,
-              policy_loss_fn: Callable | None = None, kl_update_fn: Callable | None = None) -> list[dict]:
+              policy_loss_fn: Callable | None = None, kl_update_fn: Callable | None = None,
+              eval_fn: Callable | None = None) -> list[dict]:
     r"""Fine-tune ``policy`` (in place) with PPO against ``reward_model``; return the history.
 
     * ``policy`` — a causal LM (the SFT model); ``tokenizer`` its tokenizer (PAD and EOS required);
@@ -285,7 +290,10 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     * ``rewards_fn`` / ``advantages_fn`` / ``policy_loss_fn`` / ``kl_update_fn`` — replacements for
       :func:`~llmcourse.ppo.functional.kl_penalized_rewards`, :func:`~llmcourse.ppo.functional.gae_advantages`,
       :func:`~llmcourse.ppo.functional.clipped_policy_loss`, :func:`~llmcourse.ppo.functional.adaptive_kl_update`
-      with the same signatures (a student's implementation trains the real model).
+      with the same signatures (a student's implementation trains the real model);
+    * ``eval_fn`` — ``eval_fn(policy) -> dict`` of numbers, called at every evaluation (as ``eval_data``'s,
+      also without it) with the policy in eval mode; its keys join the history entry (a caller's own
+      measures over the run, e.g. the KL to a fixed model: TRL's ``on_evaluate`` callback).
 
     ``policy`` needs trainable parameters (a ``ValueError`` says so otherwise). ``ref_model`` and
     ``reward_model`` are only read (:func:`llmcourse.training.frozen`): moved to the training device
@@ -342,12 +350,13 @@ def train_ppo(policy, tokenizer, reward_model, prompts, config: PPOConfig | None
     B = config.batch_size
 
     def run_eval() -> dict:
-        if eval_data is None:
+        if eval_data is None and eval_fn is None:
             return {}
         unwrapped.eval()
-        return evaluate(unwrapped.policy, tokenizer, reward_model, eval_data, response_length=config.response_length,
-                        reward_tokenizer=reward_tokenizer, temperature=config.temperature, seed=config.seed,
-                        accelerator=accelerator)
+        out = {} if eval_data is None else evaluate(
+            unwrapped.policy, tokenizer, reward_model, eval_data, response_length=config.response_length,
+            reward_tokenizer=reward_tokenizer, temperature=config.temperature, seed=config.seed, accelerator=accelerator)
+        return {**out, **(eval_fn(unwrapped.policy) if eval_fn is not None else {})}
 
     history: list[dict] = [{"step": 0, "episodes": 0, "kl_coef": kl_ctl.value, **run_eval()}]
     bar = training.progress(range(1, config.max_steps + 1), desc="PPO", accelerator=accelerator,

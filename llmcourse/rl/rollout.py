@@ -28,7 +28,7 @@ import torch
 from llmcourse.rl import functional as F
 
 __all__ = ["encode_prompts", "pad_sequences", "left_pad", "position_ids_from_mask", "join", "sample_responses",
-           "policy_samples", "response_logits", "response_logprobs"]
+           "policy_samples", "response_logits", "response_logprobs", "sampled_kl"]
 
 
 # --------------------------------------------------------------------------- tokens
@@ -165,3 +165,27 @@ def response_logprobs(model, query_ids, query_mask, response_ids, response_mask,
     if with_entropy:
         return logp, F.entropy_from_logits(logits, temperature)
     return logp
+
+
+@torch.no_grad()
+def sampled_kl(policy, ref_model, tokenizer, prompts: Sequence[str], *, response_length: int, temperature: float = 1.0,
+               seed: int = 0, batch_size: int = 64) -> float:
+    r"""Monte-Carlo $\mathrm{KL}(\pi\,\Vert\,\pi_{\mathrm{ref}})$ per response, in nats: one response per prompt
+    sampled from ``policy`` (seeded, batch ``s`` with seed ``seed + s``), then the mean over prompts of
+    $\sum_t \log\pi(a_t\mid s_t) - \log\pi_{\mathrm{ref}}(a_t\mid s_t)$ (the k1 estimator summed over the
+    response, EOS included; temperature-scaled log-probs on both sides, the true KL at ``temperature=1``).
+    The same measure for any two models of one tokenizer, whatever trained them: the demo's "KL to
+    the SFT model" of every method. ``policy`` is ``ref_model`` → exactly 0."""
+    if policy is ref_model:
+        return 0.0
+    device = next(policy.parameters()).device
+    total, n = 0.0, 0
+    for s in range(0, len(prompts), batch_size):
+        q, qm = left_pad(encode_prompts(tokenizer, prompts[s:s + batch_size]), tokenizer.pad_token_id, device)
+        ids, mask, _ = sample_responses(policy, tokenizer, q, qm, response_length=response_length,
+                                        temperature=temperature, seed=seed + s)
+        logp = response_logprobs(policy, q, qm, ids, mask, temperature)
+        ref = response_logprobs(ref_model.to(device), q, qm, ids, mask, temperature)
+        total += float(F.kl_per_token(logp, ref, mask).sum())
+        n += len(ids)
+    return total / max(1, n)
