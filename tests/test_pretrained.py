@@ -175,3 +175,29 @@ def test_demo_uses_pretrained_rates_for_a_registered_model(tmp_path):
     cfg.write_text("[sft]\nlearning_rate = 1e-5\n")
     _, overrides = demo_settings({"model": NAME}, str(cfg))
     assert overrides["sft"].learning_rate == 1e-5 and overrides["sft"].max_steps == 60
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_real_chatml_template_renders_every_demo_stage_alike():
+    """On SmolLM2's own ChatML template (with its default system prompt): the demo's prompts for the reward
+    model and PPO (templates.single_turn "chat") are the SFT stage's, and SFT's targets are exactly the
+    answer and the <|im_end|> that ends its turn."""
+    from llmcourse import sft, templates
+    from llmcourse.sft.data import render
+
+    pytest.importorskip("gguf")
+    try:
+        tok = models.load_tokenizer(pretrained.pretrained_path(NAME, progress=False))
+    except pretrained.PretrainedUnavailable as exc:
+        pytest.skip(str(exc))
+    prompt, answer = templates.single_turn("chat", "Name a primary colour.", tokenizer=tok, output="Red.")
+    record = {"messages": [{"role": "user", "content": "Name a primary colour."}, {"role": "assistant", "content": "Red."}]}
+    assert (prompt, answer) == render(record, "chat", tok)
+    assert prompt.startswith("system\nYou are a helpful AI assistant") and prompt.endswith("<|im_start|>assistant\n")
+    item = sft.SFTDataset([record], tok, template="chat")[0]
+    targets = [i for i, label in zip(item["input_ids"], item["labels"]) if label != -100]
+    assert tok.decode(targets) == "Red.<|im_end|>" and item["input_ids"][0] == tok.bos_token_id
+    # the whole sequence is the template's own text: BOS (<|im_start|>) + prompt + answer + EOS
+    whole = tok.apply_chat_template(record["messages"], tokenize=False)
+    assert tok.decode(item["input_ids"]) == whole.rstrip("\n")
