@@ -388,6 +388,72 @@ mine = bradley_terry_loss_numpy(chosen_scores.numpy(), rejected_scores.numpy())
 print(f"held-out loss from your NumPy function: {mine:.4f}   trainer's: {final['eval_loss']:.4f}")
 
 # %% [markdown]
+# **On a real chat model.** The same value head on SmolLM2-135M-Instruct (Hugging Face, Apache-2.0; 134.5M
+# parameters, prompts in its ChatML template), scoring short real answers: the correct one ≻ a plausible wrong one.
+# An **untrained** head is a random direction $w \sim \mathcal{N}(0, 1/(H+1))$ in the model's 576-dimensional
+# hidden space: its score says how far the last hidden state happens to lie along $w$. Both answers of a pair
+# share the prompt, so their scores are close, and which one wins is a coin toss — the number means nothing yet.
+# Then a few hundred Bradley–Terry steps (your loss, your `scores_at_last_token`) train **the head alone** on 8
+# pairs, the backbone frozen (its hidden states computed once, so this takes seconds), and we score 4 held-out
+# questions. The model is not part of the course download: the cell skips unless it is already in the model
+# cache (`models.load_model("smollm2-135m-instruct")` builds it once).
+
+# %%
+from llmcourse import pretrained, templates
+
+real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
+if real_dir is None:
+    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
+else:
+    real_tok = models.load_tokenizer(real_dir)
+    real_rm = reward.reward_model_from_causal_lm(models.load_model(real_dir), seed=0)  # fresh seeded head
+    qa = [("What is the capital of France?", "Paris.", "Berlin."), ("What is 2 + 2?", "4.", "5."),
+          ("How many legs does a spider have?", "Eight.", "Six."), ("What colour is grass?", "Green.", "Purple."),
+          ("Who wrote Romeo and Juliet?", "William Shakespeare.", "Charles Dickens."),
+          ("What is the largest planet in the solar system?", "Jupiter.", "Mercury."),
+          ("At what temperature does water boil at sea level?", "100 degrees Celsius.", "50 degrees Celsius."),
+          ("How many days are in a week?", "Seven.", "Five."),
+          # held out
+          ("What is the capital of Japan?", "Tokyo.", "Beijing."), ("What is 3 + 5?", "8.", "9."),
+          ("How many sides does a triangle have?", "Three.", "Four."), ("What colour is snow?", "White.", "Red.")]
+    seqs = [reward.encode_response(real_tok, templates.single_turn("chat", q, tokenizer=real_tok)[0], answer)
+            for q, good, bad in qa for answer in (good, bad)]  # rows: chosen, rejected, chosen, ...
+    ids, mask = reward.pad_sequences(seqs, real_tok.pad_token_id, "right")
+    with torch.no_grad():  # the frozen backbone's hidden states, once: (2N, T, H)
+        hidden = real_rm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    def real_scores():
+        scores = scores_at_last_token(real_rm.score(hidden).squeeze(-1), mask)  # head at every position, read at EOS
+        return scores[0::2], scores[1::2]
+
+    def show(when):
+        with torch.no_grad():
+            c, r = real_scores()
+        wins = (c > r).tolist()
+        print(f"{when}: train pairs {sum(wins[:8])}/8 chosen ≻ rejected, held-out {sum(wins[8:])}/4")
+        for (q, good, bad), sc, sr in list(zip(qa, c.tolist(), r.tolist()))[8:]:
+            print(f"    {q:<40} r({good!r}) = {sc:+.2f}   r({bad!r}) = {sr:+.2f}")
+
+    show("untrained head")
+    opt = torch.optim.Adam(real_rm.score.parameters(), lr=1e-3)
+    for step in range(200):
+        c, r = real_scores()
+        loss = bradley_terry_loss(c[:8], r[:8])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    show(f"head trained on 8 pairs (loss {loss.item():.3f})")
+    del real_rm, hidden  # 0.5 GB: not needed below
+
+# %% [markdown]
+# Untrained, the two answers to a question get close scores (the shared prompt dominates the last hidden state)
+# and the winner is a coin toss (here 4/8 and 0/4). Trained, the head ranks its 8 training pairs right, and 3 of
+# the 4 held-out ones here — four questions are too few to tell skill from luck (one flip is 25 points). Note the
+# level: every score drifted far below zero, because the Bradley–Terry loss sees only differences $r_c - r_r$, so
+# the level is arbitrary (which is why a reward model is calibrated before RL, section 7). A real reward model
+# learns from tens of thousands of comparisons and trains the backbone too, as section 6 did on the task world.
+
+# %% [markdown]
 # ## 7. What does it prefer?
 #
 # A reward model is only a proxy. Score a few candidate answers to one prompt: the correct one, the

@@ -321,6 +321,53 @@ after = lab.exact_match_by_task(policy, tok, held_out)
 print("held-out exact match after DPO:", {k: round(v, 2) for k, v in after.items() if k != "n"})
 
 # %% [markdown]
+# **A few DPO steps on a real chat model.** Your four functions in the same trainer, now on SmolLM2-135M-Instruct
+# and three real preference pairs that ask for **brevity**: the chosen answer is the bare fact (`"Paris."`), the
+# rejected one a full sentence saying the same (`"The capital of France is Paris."`). Neither is wrong: this is
+# a preference about style, the kind of thing DPO is used for. Three steps of 3 pairs at learning rate 5e-5 (a
+# pretrained model takes rates about 100× lower than the tiny one's 1e-3). In the log, step 1's margin is 0 (the
+# policy *is* the reference before its first update); then $\log\pi$(chosen) rises and $\log\pi$(rejected) falls,
+# each by several nats. Then the greedy answers to two questions it was not trained on, before and after.
+# The cell skips unless the model is in the model cache.
+
+# %%
+if real_dir is None:
+    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
+else:
+    from llmcourse import templates
+
+    real = models.load_model(real_dir)
+
+    def brevity(question, short, sentence):
+        return {"prompt": [{"role": "user", "content": question}], "chosen": [{"role": "assistant", "content": short}],
+                "rejected": [{"role": "assistant", "content": sentence}]}
+
+    style_pairs = [brevity("What is the capital of France?", "Paris.", "The capital of France is Paris."),
+                   brevity("How many legs does a spider have?", "Eight.", "A spider has eight legs."),
+                   brevity("What colour is grass?", "Green.", "Grass is green.")]
+    questions = ["How many days are in a week?", "What colour is the sky on a clear day?"]
+    chat_prompts = [templates.single_turn("chat", q, tokenizer=real_tok)[0] for q in questions]
+    before = models.generate(real, real_tok, chat_prompts, max_new_tokens=16)
+    real_cfg = dpo.DPOConfig(beta=0.1, learning_rate=5e-5, per_device_train_batch_size=3, max_steps=3, template="chat",
+                             precompute_ref_log_probs=True, logging_steps=1, seed=0)
+    real_history = dpo.train_dpo(real, real_tok, style_pairs, real_cfg, loss_fn=dpo_loss, logps_fn=sequence_logprobs,
+                                 rewards_fn=implicit_rewards, progress=False)
+    for h in real_history:
+        print(f"step {h['step']}: loss {h['loss']:.3f}  margin {h['reward_margin']:+.2f}  "
+              f"log π(chosen) {h['logps_chosen']:7.2f}  log π(rejected) {h['logps_rejected']:7.2f}")
+    after_dpo = models.generate(real, real_tok, chat_prompts, max_new_tokens=16)
+    for q, b, a in zip(questions, before, after_dpo):
+        print(f"\n{q}\n  before: {b!r}\n  after:  {a!r}")
+    del real  # 0.5 GB: not needed below
+
+# %% [markdown]
+# Both answers changed, on questions DPO never saw (here the first became the short answer the pairs prefer; the
+# second changed too, but not toward brevity). What the pairs share — a short answer — is the direction of the
+# gradient, but each step moves the model's answers to every prompt, and nothing in three pairs holds the rest in
+# place: the log-probs moved by several nats per step. A real DPO run uses thousands of pairs and a gentler
+# rate, and checks held-out quality as it goes (section 8 shows what else can fall).
+
+# %% [markdown]
 # ## 8. Lab — likelihood displacement
 #
 # The loss only cares about the **gap** $\Delta$. Nothing in it says the chosen answer must become *more*
