@@ -133,8 +133,11 @@ def stage_configs(demo: DemoConfig) -> dict:
                       (recipes.DEMO_SFT, recipes.DEMO_REWARD, recipes.DEMO_PPO, recipes.DEMO_DPO, recipes.DEMO_GRPO)))
     if is_registered(demo.model):  # a real pretrained model: its own rates (the tiny model's ones collapse it)
         per_model = recipes.DEMO_PRETRAINED
-        chosen = {k: ({**per_model.get(k, {}), **v} if demo.quick else {**v, **per_model.get(k, {})})
-                  for k, v in chosen.items()}
+        for k, v in chosen.items():
+            mine = per_model.get(k, {})
+            # --quick keeps its few steps and small batches, but never the tiny model's learning rate
+            rate = {"learning_rate": mine["learning_rate"]} if "learning_rate" in mine else {}
+            chosen[k] = {**mine, **v, **rate} if demo.quick else {**v, **mine}
     return {"sft": SFTConfig(**{**chosen["sft"], "template": demo.template, "seed": demo.seed}),
             "reward": RewardConfig(**{**chosen["reward"], "seed": demo.seed}),
             "ppo": PPOConfig(**{**chosen["ppo"], "seed": demo.seed}),
@@ -288,7 +291,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
                     train_part, eval_part = ([render_pair(p, "chat", tokenizer) for p in part] for part in user[1:])
                 pref_train, pref_eval = train_part, eval_part
                 data_note = (f"reward model on {config.data} ({len(train_part)} train / {len(eval_part)} held-out pairs), "
-                             "DPO on the same pairs")
+                             "DPO on the same pairs, PPO on their prompts")
             else:
                 sft_train, sft_eval = train_part, eval_part
                 data_note = f"SFT on {config.data} ({len(train_part)} train / {len(eval_part)} held-out records)"
@@ -340,7 +343,9 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             return row
 
         # ---------------------------------------------------------------- the methods, from the SFT model
-        ppo_prompts = [prompt(p.instruction, p.input) for p in train_problems]
+        # PPO optimises the reward model where it learnt: on the user's prompts when it learnt the user's pairs
+        ppo_prompts = (list(dict.fromkeys(p["prompt"] for p in pref_train)) if user and user[0] == "preference"
+                       else [prompt(p.instruction, p.input) for p in train_problems])
         grpo_rows = [{"prompt": prompt(p.instruction, p.input), "answer": p.answer, "task": p.task} for p in train_problems]
 
         def train(method: str, policy, seed: int, during) -> list[dict]:

@@ -77,9 +77,20 @@ def _chats(n):
 
 @pytest.mark.slow  # runs the quick demo twice
 @pytest.mark.parametrize("kind", ["chat", "preference"])
-def test_quick_demo_with_the_chat_template(tmp_path, kind):
+def test_quick_demo_with_the_chat_template(tmp_path, monkeypatch, kind):
     """The embedded tokenizer's chat template: multi-turn chats train SFT (refused by 'simple'), and
-    conversational preference pairs train the reward model, evaluated on the held-out ones."""
+    conversational preference pairs train the reward model, evaluated on the held-out ones, and PPO on
+    their prompts (where that reward model learnt), rendered in the chat template."""
+    from llmcourse import ppo
+
+    seen = []
+    real_train_ppo = ppo.train_ppo
+
+    def spy(policy, tokenizer, reward_model, prompts, *a, **k):
+        seen.extend(prompts)
+        return real_train_ppo(policy, tokenizer, reward_model, prompts, *a, **k)
+
+    monkeypatch.setattr(ppo, "train_ppo", spy)
     if kind == "chat":
         rows = _chats(12)
     else:
@@ -98,4 +109,8 @@ def test_quick_demo_with_the_chat_template(tmp_path, kind):
         assert math.isfinite(results["sft_eval_loss_before"]) and results["sft_eval_loss"] != results["sft_eval_loss_before"]
         assert "Repeat the word" in (out / "samples.md").read_text()
     else:
-        assert "(11 train / 1 held-out pairs)" in results["data"] and 0.0 <= results["reward_model_accuracy"] <= 1.0
+        assert "(11 train / 1 held-out pairs)" in results["data"] and "PPO on their prompts" in results["data"]
+        assert 0.0 <= results["reward_model_accuracy"] <= 1.0
+        assert len(set(seen)) == 11 and all(p.startswith("<|user|>\nRepeat the number ") for p in seen)
+    if kind == "chat":  # PPO on task-world prompts, in the chat template too
+        assert seen and all(p.startswith("<|user|>\n") and p.endswith("<|assistant|>\n") for p in seen)

@@ -171,6 +171,10 @@ def test_demo_uses_pretrained_rates_for_a_registered_model(tmp_path):
     assert real["ppo"].learning_rate == 1e-6 and real["sft"].max_steps == recipes.DEMO_PRETRAINED["sft"]["max_steps"]
     quick = stage_configs(DemoConfig(model=NAME, quick=True))
     assert quick["sft"].learning_rate == 2e-5 and quick["sft"].max_steps == recipes.DEMO_QUICK_SFT["max_steps"]
+    # every stage, quick or not, at the pretrained rates (the quick DPO/GRPO recipes carry the tiny model's 1e-3/1e-4)
+    for stages in (real, quick):
+        assert {k: stages[k].learning_rate for k in ("dpo", "grpo")} == {"dpo": 1e-6, "grpo": 1e-6}
+    assert quick["dpo"].max_steps == recipes.DEMO_QUICK_DPO["max_steps"]
     cfg = tmp_path / "demo.toml"
     cfg.write_text("[sft]\nlearning_rate = 1e-5\n")
     _, overrides = demo_settings({"model": NAME}, str(cfg))
