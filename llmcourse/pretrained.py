@@ -14,6 +14,7 @@ the model cache through :func:`llmcourse.cache.build_cached`. Later loads read t
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from pathlib import Path
 
 from llmcourse.cache import build_cached, cache_dir, entry_path, is_built
 
-__all__ = ["PretrainedSpec", "REGISTRY", "is_registered", "wheel_dir", "pretrained_path", "cached_path", "PretrainedUnavailable"]
+__all__ = ["PretrainedSpec", "REGISTRY", "is_registered", "wheel_dir", "pretrained_path", "cached_path", "notebook_path",
+           "PretrainedUnavailable"]
 
 
 class PretrainedUnavailable(RuntimeError):
@@ -171,3 +173,18 @@ def cached_path(name: str) -> Path | None:
     _, recipe = _spec_recipe(name)
     folder = entry_path(name, recipe)
     return folder if is_built(folder) else None
+
+
+def notebook_path(name: str) -> Path | None:
+    """For a notebook's real-model cells: the cache folder of ``name``, or ``None`` after printing why those
+    cells skip — the model is not built yet (a notebook never starts a download), or nbgrader is
+    autograding (``NBGRADER_EXECUTION`` set: the cells grade nothing, and a class would pay their seconds
+    once per submission)."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        print(f"{name}: skipped while nbgrader grades this notebook (this cell grades nothing).")
+        return None
+    folder = cached_path(name)
+    if folder is None:
+        print(f"{name} is not in the model cache: skipping this cell "
+              f"(`llmcourse.models.load_model({name!r})` builds it once, ≈ 3 minutes).")
+    return folder

@@ -205,3 +205,13 @@ def test_real_chatml_template_renders_every_demo_stage_alike():
     # the whole sequence is the template's own text: BOS (<|im_start|>) + prompt + answer + EOS
     whole = tok.apply_chat_template(record["messages"], tokenize=False)
     assert tok.decode(item["input_ids"]) == whole.rstrip("\n")
+
+
+def test_notebook_cells_skip_while_nbgrader_grades_or_when_not_cached(tmp_path, monkeypatch, capsys):
+    """A notebook's real-model cells never download, and cost a class nothing at autograde time."""
+    monkeypatch.setenv("LLMCOURSE_CACHE", str(tmp_path))
+    assert pretrained.notebook_path(NAME) is None
+    assert "not in the model cache: skipping this cell" in capsys.readouterr().out
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert pretrained.notebook_path(NAME) is None
+    assert "skipped while nbgrader grades this notebook" in capsys.readouterr().out

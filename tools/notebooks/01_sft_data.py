@@ -280,15 +280,14 @@ for tok_id, label in list(zip(item["input_ids"], item["labels"]))[-8:]:
 # assistant turn of a multi-turn chat is a target — including its `<|im_end|>`, so the model learns to end
 # its turn — and the system prompt, the user turns and the role headers are masked. The model is not part of the
 # course download: the cell below skips unless it is already in the model cache
-# (`models.load_tokenizer("smollm2-135m-instruct")` fetches and converts it once, ≈ 3 minutes).
+# (`models.load_tokenizer("smollm2-135m-instruct")` fetches and converts it once, ≈ 3 minutes), and while nbgrader
+# grades the notebook (it grades nothing).
 
 # %%
 from llmcourse import pretrained
 
-real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
-if real_dir is None:
-    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
-else:
+real_dir = pretrained.notebook_path("smollm2-135m-instruct")  # None (saying why) if not cached, or while grading
+if real_dir is not None:
     chat_tok = models.load_tokenizer(real_dir)
     chat = {"messages": [{"role": "user", "content": "Reverse the list 3 1 4."}, {"role": "assistant", "content": "4 1 3"},
                          {"role": "user", "content": "And 5 9?"}, {"role": "assistant", "content": "9 5"}]}

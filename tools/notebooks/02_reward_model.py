@@ -396,15 +396,13 @@ print(f"held-out loss from your NumPy function: {mine:.4f}   trainer's: {final['
 # Then a few hundred Bradley–Terry steps (your loss, your `scores_at_last_token`) train **the head alone** on 8
 # pairs, the backbone frozen (its hidden states computed once, so this takes seconds), and we score 4 held-out
 # questions. The model is not part of the course download: the cell skips unless it is already in the model
-# cache (`models.load_model("smollm2-135m-instruct")` builds it once).
+# cache (`models.load_model("smollm2-135m-instruct")` builds it once), and while nbgrader grades the notebook.
 
 # %%
 from llmcourse import pretrained, templates
 
-real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
-if real_dir is None:
-    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
-else:
+real_dir = pretrained.notebook_path("smollm2-135m-instruct")  # None (saying why) if not cached, or while grading
+if real_dir is not None:
     real_tok = models.load_tokenizer(real_dir)
     real_rm = reward.reward_model_from_causal_lm(models.load_model(real_dir), seed=0)  # fresh seeded head
     qa = [("What is the capital of France?", "Paris.", "Berlin."), ("What is 2 + 2?", "4.", "5."),

@@ -173,15 +173,14 @@ print("log π_SFT(chosen):", lp[:2].tolist(), " log π_SFT(rejected):", lp[2:].t
 # with its ChatML template, `template="chat"`): a pretrained instruct model already gives the correct answer a
 # higher log-prob than a plausible wrong one — DPO's starting margin $\log\pi(y_w) - \log\pi(y_l)$ is positive,
 # but small where the two answers differ in one common word. The model is not part of the course download: the
-# cell skips unless it is already in the model cache (`models.load_model("smollm2-135m-instruct")` builds it once).
+# cell skips unless it is already in the model cache (`models.load_model("smollm2-135m-instruct")` builds it once),
+# and while nbgrader grades the notebook (these cells grade nothing).
 
 # %%
 from llmcourse import pretrained
 
-real_dir = pretrained.cached_path("smollm2-135m-instruct")  # None when not built yet: never downloads here
-if real_dir is None:
-    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
-else:
+real_dir = pretrained.notebook_path("smollm2-135m-instruct")  # None (saying why) if not cached, or while grading
+if real_dir is not None:
     real_tok, real = models.load_tokenizer(real_dir), models.load_model(real_dir)
     real_pairs = [
         {"prompt": "What is the capital of France?", "chosen": "The capital of France is Paris.",
@@ -328,12 +327,10 @@ print("held-out exact match after DPO:", {k: round(v, 2) for k, v in after.items
 # pretrained model takes rates about 100× lower than the tiny one's 1e-3). In the log, step 1's margin is 0 (the
 # policy *is* the reference before its first update); then $\log\pi$(chosen) rises and $\log\pi$(rejected) falls,
 # each by several nats. Then the greedy answers to two questions it was not trained on, before and after.
-# The cell skips unless the model is in the model cache.
+# It skips when the cell above did.
 
 # %%
-if real_dir is None:
-    print("SmolLM2-135M-Instruct is not in the model cache: skipping this cell.")
-else:
+if real_dir is not None:  # from the cell above
     from llmcourse import templates
 
     real = models.load_model(real_dir)
