@@ -117,13 +117,46 @@ LAB_GRPO = dict(
     loss_type="dapo", epsilon=0.2, epsilon_high=0.28, beta=0.0, max_completion_length=10, temperature=1.0,
     eval_steps=0, seed=0, max_seconds=110.0,
 )
-"""``GRPOConfig`` settings of the GRPO lab's main run (:mod:`llmcourse.grpo.lab`): GRPO from the PPO lab's
-SFT model (:data:`LAB_SFT_RECIPE`) with the exact-match reward, 8 prompts × 8 completions per step, as many
-steps as fit in 110 s of training. Measured figures: ``bench/bench_grpo.py`` and bench/README.md. Tried on
-seed 0 (busy machine): lr 1e-3 collapses (0.62 → 0.42), lr 3e-4 with 16 × 16 completions stays at 0.62,
-lr 1e-4 with 8 × 8 reaches 0.76, the same with loss_type grpo and two passes per batch 0.72; then (seed 0,
-110 s) 4 prompts × 16 completions 0.71, lr 2e-4 0.67, Dr. GRPO (no std division) at lr 2e-4 0.72. Over seeds
-0–2 this recipe gives 0.620 → 0.747 ± 0.015; reverse (0.07 → 0.20) and sort (0.54 → 0.73) hold it back."""
+"""``GRPOConfig`` settings of notebook 08's run (:mod:`llmcourse.grpo.lab`, ``bench/bench_grpo.py --notebook``):
+GRPO from the PPO lab's SFT model (:data:`LAB_SFT_RECIPE`: 300 steps, a filler tic on purpose) with the
+exact-match reward, on that model's own training prompts, 8 prompts × 8 completions per step, ≤ 110 s.
+Over seeds 0–2 (busy machine, 85–104 steps): 0.620 → 0.747 ± 0.015; reverse (0.07 → 0.20) and sort
+(0.54 → 0.73) hold it back. On a quiet machine 300 steps take 59 s and the run plateaus by step 100 (seed 0:
+0.76 at steps 100 and 200, 0.745 at 300): more steps do not help — this SFT model rarely samples a right
+reverse, and a group with no right answer teaches nothing. Tried on seed 0: lr 1e-3 collapses (0.42),
+3e-4 0.62, 2e-4 0.67, 1e-4 0.76 (kept), 4 prompts × 16 completions 0.71, Dr. GRPO 0.72, two passes per
+batch 0.72. GRPO's effect (issue 20's goal) is measured from a better SFT model: :data:`GRPO_EFFECT`."""
+
+GRPO_SFT_RECIPE = dict(template=LAB_TEMPLATE, n_train=3000, n_eval=200, split_seed=0, n_problems=48_000, problem_seed=30_000,
+                       mix=("reverse", "reverse", "sort", "sort", "count", "max", "add"), max_steps=1200,
+                       per_device_train_batch_size=16, learning_rate=3e-3, seed=0)
+"""The SFT model of GRPO's effect run (:func:`llmcourse.grpo.lab.effect_sft_model_path`): 1,200 steps × 16 on
+``n_problems`` *fresh, distinct* task-world problems (tasks drawn from ``mix``: reverse and sort twice as often),
+none of them one of the lab's 200 held-out problems (the split ``n_train`` / ``n_eval`` / ``split_seed``, the same
+held-out set as every lab). Fresh problems rather than the 3,000 of the other labs' SFT: trained for epochs on
+3,000 problems, an SFT model learns its training answers by heart (GRPO on those prompts then sees groups of 8
+right answers, all zero-variance, and learns nothing — why GRPO from :data:`DPO_SFT_RECIPE`'s model gained
+nothing), and generalises less. Measured on the busy machine (one thread): 0.925 held-out (count, max 1.00,
+reverse 0.95, sort 0.76), ~52 s CPU / 79 s wall to build. The same recipe at 3,000 steps reaches 0.985 by SFT
+alone (reverse 0.98, sort 0.98; 118 s CPU): the effect run starts from a model SFT has not finished."""
+
+GRPO_EFFECT = dict(LAB_GRPO, learning_rate=2e-4, dynamic_sampling=True, sampling_batch_size=128, max_sampling_rounds=4)
+"""``GRPOConfig`` settings of GRPO's effect run (``bench/bench_grpo.py``): from :data:`GRPO_SFT_RECIPE`'s model,
+on fresh prompts (:func:`llmcourse.grpo.lab.effect_rows`), DAPO's dynamic sampling (rounds of 16 prompts × 8
+until 8 groups with unequal rewards are found, at most 4 rounds), lr 2e-4, ≤ 110 s of training, exact match
+the only reward. Seeds 0–2 (busy machine, one thread, 204–214 steps in 110.3–110.5 s wall, 73–74 s CPU):
+held-out **0.925 → 0.957 ± 0.006** (0.960, 0.950, 0.960); per task count 1.00 → 1.000, max 1.00 → 0.994 ± 0.010,
+reverse 0.951 → 0.967 ± 0.014, **sort 0.76 → 0.880 ± 0.020** (the goal's ≥ 0.95 per task missed on sort), add 0 → 0
+(one held-out problem). Seed 0, one change each (110 s): prompts of every task at lr 1e-4 0.94 (sort 0.82; count
+and max groups are all right, so 3+ rounds per step); prompts from the SFT model's own training problems instead of
+fresh ones (the DPO-style SFT at 2,000 steps on 3,000 problems, 0.895): 0.895 → 0.895 with dynamic sampling, 0.89
+without — it knows its training answers by heart (92 % of groups all right) and held-out gains nothing; adding the
+partial-credit ``position_match`` reward at weight 0.5: 0.955 (sort 0.86), no better than exact match alone. From
+an SFT model with sort drawn 3× (0.94: reverse 0.80, sort 0.94): 0.95 (reverse 0.80)."""
+
+GRPO_EFFECT_TASKS = ("reverse", "sort")
+"""The tasks of the effect run's training prompts: the two the SFT model has not solved (count and max are at
+1.00 held-out: their groups are all right, zero-variance, and only cost sampling)."""
 
 # --------------------------------------------------------------------------- the contamination lab (notebook 00b)
 

@@ -194,6 +194,15 @@ def test_exact_match_reward_normalises_whitespace():
     assert RW.exact_match_reward(["p"] * 3, [" 1 2", "1 2 !", "12"], answer=["1 2"] * 3) == [1.0, 0.0, 0.0]
 
 
+def test_position_match_reward_is_partial_credit_and_one_only_when_exact():
+    got = RW.position_match_reward(["p"] * 6, [" 4 1 6 4", "4 1 4 6", "4 1 6", "4 1 6 4 ! !", "", "1 4 6 4"],
+                                   answer=["4 1 6 4"] * 6)
+    assert got == [1.0, 0.5, 0.75, 4 / 6, 0.0, 0.5]
+    assert RW.get_reward("position_match") is RW.position_match_reward
+    with pytest.raises(KeyError, match="answer"):
+        RW.position_match_reward(["p"], ["1"])
+
+
 def test_format_reward():
     assert RW.format_reward(["p"] * 4, [" 4 1 3", " 4 1 3 ! !", " four", " 7"]) == [1.0, 0.0, 0.0, 1.0]
 

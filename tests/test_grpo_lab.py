@@ -26,3 +26,16 @@ def test_grpo_from_sft_raises_held_out_exact_match(one_torch_thread):
     assert h[-1]["exact_match"] >= h[0]["exact_match"] + 0.04, (h[0]["exact_match"], h[-1]["exact_match"])
     assert h[-1]["first_ratio_dev"] < 1e-4
     assert all(0.0 <= e["frac_zero_std"] <= 1.0 for e in h[1:])
+
+
+def test_effect_rows_are_fresh_prompts_of_the_unsolved_tasks():
+    """The effect run's prompts: none held out, none among its SFT model's problems, only the tasks of
+    recipes.GRPO_EFFECT_TASKS; its held-out rows are the lab's."""
+    from llmcourse import recipes
+
+    train, held = lab.effect_rows(n_train=300)
+    assert held == lab.grpo_rows()[1] and len(train) == 300 and len({r["prompt"] for r in train}) == 300
+    assert {r["task"] for r in train} == set(recipes.GRPO_EFFECT_TASKS)
+    sft = {lab._row(p)["prompt"] for p in lab._effect_sft_problems()}
+    assert not {r["prompt"] for r in train} & ({r["prompt"] for r in held} | sft)
+    assert not {r["prompt"] for r in held} & sft

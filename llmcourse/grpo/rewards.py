@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 
 from llmcourse import tasks
 
-__all__ = ["RewardFn", "REWARDS", "register_reward", "get_reward", "exact_match_reward", "format_reward",
+__all__ = ["RewardFn", "REWARDS", "register_reward", "get_reward", "exact_match_reward", "position_match_reward",
+           "format_reward",
            "compute_rewards"]
 
 RewardFn = Callable[..., Sequence[float]]
@@ -53,6 +54,23 @@ def exact_match_reward(prompts: Sequence[str], completions: Sequence[str], answe
     if answer is None:
         raise KeyError("the exact_match reward needs an 'answer' column in the training rows")
     return [float(tasks.normalize(c) == tasks.normalize(a)) for c, a in zip(completions, answer, strict=True)]
+
+
+@register_reward("position_match")
+def position_match_reward(prompts: Sequence[str], completions: Sequence[str], answer: Sequence[str] | None = None,
+                          **columns) -> list[float]:
+    r"""Partial credit from the same checker: the share of answer positions right,
+    $\frac{|\{i : c_i = a_i\}|}{\max(|c|, |a|)}$ over the whitespace-separated items of the normalised
+    completion $c$ and answer $a$ — 1.0 exactly when :func:`exact_match_reward` is 1, less for each wrong,
+    missing or extra item. A shaping term beside exact match (weight it below 1), never instead of it."""
+    if answer is None:
+        raise KeyError("the position_match reward needs an 'answer' column in the training rows")
+    out = []
+    for c, a in zip(completions, answer, strict=True):
+        c_items, a_items = tasks.normalize(c).split(), tasks.normalize(a).split()
+        hits = sum(x == y for x, y in zip(c_items, a_items))
+        out.append(hits / max(len(c_items), len(a_items), 1))
+    return out
 
 
 _ANSWER = re.compile(r"\s*\d+( \d+)*\s*")
