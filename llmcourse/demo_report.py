@@ -73,7 +73,7 @@ def _verdict(name: str, runs: list[dict], sft: float) -> str:
     xs = [r["exact_match"] for r in runs]
     mean, d = statistics.fmean(xs), statistics.fmean(xs) - sft
     if len(xs) < 2:
-        return (f"{name} {mean:.2f} vs SFT {sft:.2f} (Δ {d:+.2f}): one seed, so no noise estimate — "
+        return (f"{name} {mean:.3f} vs SFT {sft:.3f} (Δ {d:+.3f}): one seed, so no noise estimate — "
                 "run --seeds 3 to tell a difference from noise")
     sd = statistics.stdev(xs)
     two_se = 2 * sd / math.sqrt(len(xs))
@@ -81,7 +81,7 @@ def _verdict(name: str, runs: list[dict], sft: float) -> str:
         how = "within the seeds' noise: no better and no worse than SFT"
     else:
         how = "outside the seeds' noise: " + ("better than SFT" if d > 0 else "worse than SFT")
-    return f"{name} {mean:.2f} ± {sd:.2f} vs SFT {sft:.2f} (Δ {d:+.2f}, 2 standard errors {two_se:.2f}): {how}"
+    return f"{name} {mean:.3f} ± {sd:.3f} vs SFT {sft:.3f} (Δ {d:+.3f}, 2 standard errors {two_se:.3f}): {how}"
 
 
 def _run_course(name: str, history: list[dict]) -> str | None:
@@ -91,9 +91,11 @@ def _run_course(name: str, history: list[dict]) -> str | None:
         return None
     a, b = ev[0], ev[-1]
     rm = (f"the reward-model score {a['eval_score']:+.2f} → {b['eval_score']:+.2f}, " if "eval_score" in a else "")
+    parted = ("eval_score" in a and b["eval_score"] > a["eval_score"] and b["exact_match"] < a["exact_match"])
     return (f"over {name}'s first-seed run ({len(ev)} measurements): {rm}exact match {a['exact_match']:.2f} → "
-            f"{b['exact_match']:.2f}, KL to SFT {a['kl_to_sft']:.2f} → {b['kl_to_sft']:.2f} nats "
-            "(overoptimisation.png)")
+            f"{b['exact_match']:.2f}, KL to SFT {a['kl_to_sft']:.2f} → {b['kl_to_sft']:.2f} nats"
+            + (" — the proxy rose while the truth fell: over-optimisation" if parted else "")
+            + " (overoptimisation.png)")
 
 
 def results_dict(*, config, stages, stage_notes, cfgs, data_note, rows, runs, seconds, reward_accuracy, sft_history,
@@ -146,7 +148,7 @@ def table_markdown(results: dict) -> str:
         n = results["methods"].get(name, {}).get("n", 1)
         label = f"{name} ({n} seeds)" if n > 1 else name
         lines.append(f"| {label} | " + " | ".join(cell(name, k, f) for k, f in (
-            ("exact_match", ".2f"), ("exact_match_sampled", ".2f"), ("rm_score", "+.2f"), ("kl_to_sft", ".3f"),
+            ("exact_match", ".3f"), ("exact_match_sampled", ".3f"), ("rm_score", "+.2f"), ("kl_to_sft", ".3f"),
             ("seconds", ".0f"))) + " |")
     m = results["methods"]
     if m:

@@ -254,3 +254,19 @@ def test_history_plot_leaves_out_keys_no_entry_has():
 def test_demo_refuses_zero_seeds(tmp_path, capsys):
     assert cli.main(["demo", "--quick", "--seeds", "0", "--output", str(tmp_path / "o")]) == 2
     assert "seeds" in capsys.readouterr().err
+
+
+def test_demo_verdicts_are_computed_from_the_numbers():
+    from llmcourse.demo_report import _run_course, _verdict
+
+    runs = [{"exact_match": x} for x in (0.78, 0.82, 0.85)]  # mean 0.8167, std 0.0351, 2 SE 0.0405
+    assert _verdict("PPO", runs, 0.85) == ("PPO 0.817 ± 0.035 vs SFT 0.850 (Δ -0.033, 2 standard errors 0.041): "
+                                           "within the seeds' noise: no better and no worse than SFT")
+    assert "outside the seeds' noise: worse than SFT" in _verdict("DPO", [{"exact_match": x} for x in (0.80, 0.81)], 0.85)
+    assert "outside the seeds' noise: better than SFT" in _verdict("GRPO", [{"exact_match": x} for x in (0.90, 0.91)], 0.85)
+    assert "one seed, so no noise estimate" in _verdict("PPO", runs[:1], 0.85)
+    history = [{"step": 0, "exact_match": 0.85, "eval_score": -0.18, "kl_to_sft": 0.0}, {"step": 1, "kl": 0.1},
+               {"step": 8, "exact_match": 0.78, "eval_score": -0.17, "kl_to_sft": 0.2}]
+    line = _run_course("PPO", history)
+    assert "-0.18 → -0.17" in line and "0.85 → 0.78" in line and "the proxy rose while the truth fell" in line
+    assert "proxy rose" not in _run_course("GRPO", [history[0], {**history[2], "exact_match": 0.9}])
