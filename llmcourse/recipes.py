@@ -245,7 +245,7 @@ DEMO_PRETRAINED = {
 """Per-model defaults laid over the demo's stage settings when ``--model`` is a registered pretrained model
 (:mod:`llmcourse.pretrained`), below any ``--config`` section; with ``--quick`` the quick sizes win but these
 learning rates still apply. How the rates are chosen: the demo's own rates (3e-3 SFT, 2e-3 reward, 1e-4 PPO,
-1e-3 DPO, 1e-4 GRPO) are tuned for the 0.8M base model trained from scratch and collapse a 135M pretrained
+1e-4 DPO, 1e-4 GRPO) are tuned for the 0.8M base model trained from scratch and collapse a 135M pretrained
 instruct model (issue 22: SFT samples became ``' 72.'``). These follow the usual practice for full
 fine-tuning of a small pretrained LM, not a search on this machine: SFT 2e-5 (the top of the usual
 1e-5–2e-5, since a demo run is short), the reward model one step lower, the policy-gradient and DPO stages
