@@ -36,7 +36,8 @@ def plot_overoptimisation(runs: Mapping[str, Sequence[Mapping[str, float]]], *, 
     """Proxy against truth (Gao et al. 2022): for each RL run's history, the held-out reward-model score
     (left panel; left out when no entry has one) and the held-out exact match (right panel, greedy and
     sampled) against the KL from the starting model (``kl_key``) at each evaluation. Where the two
-    panels' curves part ways the policy is optimising the reward model, not the task."""
+    panels' curves part ways the policy is optimising the reward model, not the task. The greedy exact-match
+    points carry their step number (the curves follow the run's order)."""
     evals = {name: [h for h in history if "exact_match" in h and kl_key in h] for name, history in runs.items()}
     scored = any("eval_score" in h for e in evals.values() for h in e)
     fig, axes = _figure(2 if scored else 1)
@@ -52,6 +53,9 @@ def plot_overoptimisation(runs: Mapping[str, Sequence[Mapping[str, float]]], *, 
             if all(f"exact_match{suffix}" in h for h in rows):
                 ax_em.plot(kl, [h[f"exact_match{suffix}"] for h in rows], marker=".", ls=style, color=colour,
                            label=f"{name}, {how}")
+        for h, x in zip(rows, kl):  # the step of each measurement: the run's order, where the KL goes back
+            ax_em.annotate(str(h.get("step", "")), (x, h["exact_match"]), fontsize=6, color=colour,
+                           xytext=(2, 2), textcoords="offset points")
     for ax, what in ((ax_rm, "reward-model score (proxy)"), (ax_em, "exact match (truth)")):
         if ax is None:
             continue
