@@ -8,7 +8,8 @@ use), the exact-match checker as the reward, fresh training prompts of the tasks
 solved (:func:`llmcourse.grpo.lab.effect_rows`), DAPO's dynamic sampling, as many steps as fit in
 ``--max-seconds`` of training (generation + update; evaluation excluded). ``--notebook``: notebook 08's run
 instead (:data:`llmcourse.recipes.LAB_GRPO` from the PPO lab's SFT model, on that model's training prompts).
-``--reward``: reward functions and weights, e.g. ``exact_match:1 position_match:0.5``.
+``--reward``: reward functions and weights, e.g. ``exact_match:1 position_match:0.5``. ``--sft-steps N``: the
+effect run from a variant of its SFT model trained for N steps (cached apart).
 
 Held-out = the labs' 200 held-out problems (never trained on by SFT or GRPO), greedy decoding. Printed:
 per task and overall, the SFT model's exact match and GRPO's mean ± std over seeds, each seed's steps,
@@ -29,12 +30,14 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=float, default=None, help="training budget per seed (default: the recipe's)")
     parser.add_argument("--notebook", action="store_true", help="notebook 08's run (PPO lab's SFT model) instead")
     parser.add_argument("--reward", nargs="+", default=["exact_match:1"], help="name:weight reward functions")
+    parser.add_argument("--sft-steps", type=int, default=None,
+                        help="effect run: SFT steps of its SFT model (default: GRPO_SFT_RECIPE's; a variant is cached apart)")
     parser.add_argument("--n-eval", type=int, default=200)
     args = parser.parse_args(argv)
 
     import torch
 
-    from llmcourse import models
+    from llmcourse import models, recipes
     from llmcourse.grpo import lab, train_grpo
 
     tok = models.load_tokenizer()
@@ -43,10 +46,11 @@ def main(argv=None) -> int:
         base, load = lab.MAIN_CONFIG, lab.load_sft_model
     else:
         train, held = lab.effect_rows(n_eval=args.n_eval)
-        base, load = lab.EFFECT_CONFIG, lab.load_effect_sft_model
+        recipe = dict(recipes.GRPO_SFT_RECIPE, **({} if args.sft_steps is None else {"max_steps": args.sft_steps}))
+        base, load = lab.EFFECT_CONFIG, lambda: lab.load_effect_sft_model(recipe)
         t0 = time.perf_counter()
-        facts = lab.effect_sft_facts()
-        print(f"SFT model: {lab.effect_sft_model_path()} (built in {facts['seconds']:.0f} s; "
+        facts = lab.effect_sft_facts(recipe)
+        print(f"SFT model: {lab.effect_sft_model_path(recipe=recipe)} ({recipe['max_steps']} steps, built in {facts['seconds']:.0f} s; "
               f"{time.perf_counter() - t0:.0f} s to load or build here)")
     names = [r.split(":")[0] for r in args.reward]
     weights = [float(r.split(":")[1]) if ":" in r else 1.0 for r in args.reward]

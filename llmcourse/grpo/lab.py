@@ -72,13 +72,14 @@ def _effect_sft_problems(recipe: dict = recipes.GRPO_SFT_RECIPE) -> list[tasks.P
     return _fresh_problems(recipe["n_problems"], recipe["problem_seed"], recipe["mix"], set(held))
 
 
-def effect_sft_model_path(progress: bool = False) -> Path:
+def effect_sft_model_path(progress: bool = False, recipe: dict = recipes.GRPO_SFT_RECIPE) -> Path:
     """The cached SFT model of GRPO's effect run, trained first if needed (:data:`llmcourse.recipes.GRPO_SFT_RECIPE`:
-    1,200 steps of :func:`llmcourse.sft.train_sft` on fresh problems, about a minute of CPU)."""
+    1,200 steps of :func:`llmcourse.sft.train_sft` on fresh problems, about a minute of CPU); ``recipe``: a
+    variant of it (e.g. more steps), cached under its own key."""
     def build(folder: Path) -> dict:
         from llmcourse.sft import SFTConfig, train_sft
 
-        r = recipes.GRPO_SFT_RECIPE
+        r = recipe
         tok, model = models.load_tokenizer(), models.load_model()
         train_sft(model, tok, [tasks.to_record(p) for p in _effect_sft_problems(r)],
                   SFTConfig(template=r["template"], max_steps=r["max_steps"], learning_rate=r["learning_rate"],
@@ -89,17 +90,17 @@ def effect_sft_model_path(progress: bool = False) -> Path:
         _, held = grpo_rows()
         return {"held_out": evaluate(model, tok, held, max_completion_length=recipes.GRPO_EFFECT["max_completion_length"])}
 
-    return build_cached("grpo-effect-sft", recipes.on_base(recipes.GRPO_SFT_RECIPE), build, marker="llmcourse_sft.json")
+    return build_cached("grpo-effect-sft", recipes.on_base(recipe), build, marker="llmcourse_sft.json")
 
 
-def load_effect_sft_model():
+def load_effect_sft_model(recipe: dict = recipes.GRPO_SFT_RECIPE):
     """A fresh copy of the effect run's cached SFT model (eval mode)."""
-    return models.load_model(effect_sft_model_path())
+    return models.load_model(effect_sft_model_path(recipe=recipe))
 
 
-def effect_sft_facts() -> dict:
+def effect_sft_facts(recipe: dict = recipes.GRPO_SFT_RECIPE) -> dict:
     """Recipe, build time and held-out metrics of the effect run's SFT model."""
-    return json.loads((effect_sft_model_path() / "llmcourse_sft.json").read_text())
+    return json.loads((effect_sft_model_path(recipe=recipe) / "llmcourse_sft.json").read_text())
 
 
 def effect_rows(n_train: int = 20_000, n_eval: int = 200, train_tasks: Sequence[str] = recipes.GRPO_EFFECT_TASKS,
