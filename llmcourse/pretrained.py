@@ -177,11 +177,12 @@ def cached_path(name: str) -> Path | None:
 
 def notebook_path(name: str) -> Path | None:
     """For a notebook's real-model cells: the cache folder of ``name``, or ``None`` after printing why those
-    cells skip — the model is not built yet (a notebook never starts a download), or nbgrader is
-    autograding (``NBGRADER_EXECUTION`` set: the cells grade nothing, and a class would pay their seconds
-    once per submission)."""
-    if os.environ.get("NBGRADER_EXECUTION"):
-        print(f"{name}: skipped while nbgrader grades this notebook (this cell grades nothing).")
+    cells skip — the model is not built yet (a notebook never starts a download), or nbgrader is running the
+    notebook (``NBGRADER_EXECUTION``: autograde or validate; the cells grade nothing, and a class would pay
+    their seconds once per submission)."""
+    running = os.environ.get("NBGRADER_EXECUTION")  # "autograde" or "validate"
+    if running:
+        print(f"{name}: skipped while nbgrader runs this notebook ({running}); this cell grades nothing.")
         return None
     folder = cached_path(name)
     if folder is None:

@@ -214,4 +214,4 @@ def test_notebook_cells_skip_while_nbgrader_grades_or_when_not_cached(tmp_path, 
     assert "not in the model cache: skipping this cell" in capsys.readouterr().out
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     assert pretrained.notebook_path(NAME) is None
-    assert "skipped while nbgrader grades this notebook" in capsys.readouterr().out
+    assert "skipped while nbgrader runs this notebook (autograde)" in capsys.readouterr().out
