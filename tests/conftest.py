@@ -43,10 +43,14 @@ def _limit(config) -> float | None:
 def pytest_collection_modifyitems(config, items):
     if not config.getoption("--fast"):
         return
-    slow = [item for item in items if item.get_closest_marker("slow")]
+    # a real_model test may download and convert a model on first use: never in the fast tier, slow marker or not
+    def left_out(item) -> bool:
+        return bool(item.get_closest_marker("slow") or item.get_closest_marker("real_model"))
+
+    slow = [item for item in items if left_out(item)]
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        items[:] = [item for item in items if not left_out(item)]
 
 
 def pytest_collection_finish(session):

@@ -1,4 +1,4 @@
-"""The fast tier itself: ``--fast`` leaves out slow tests and fails a test over the time limit."""
+"""The fast tier itself: ``--fast`` leaves out slow (and real_model) tests and fails a test over the time limit."""
 
 import shutil
 import subprocess
@@ -18,6 +18,10 @@ def test_too_slow_for_the_fast_tier():
 @pytest.mark.slow
 def test_marked_slow():
     time.sleep(30)
+
+@pytest.mark.real_model
+def test_marked_real_model_only():
+    pass
 '''
 
 
@@ -32,11 +36,11 @@ def _run(tmp_path: Path, *args: str) -> str:
 
 def test_fast_tier_leaves_out_slow_tests_and_fails_a_test_over_the_limit(tmp_path):
     out = _run(tmp_path, "--fast", "--max-test-seconds", "1")
-    assert "1 failed, 1 passed, 1 deselected" in out, out
+    assert "1 failed, 1 passed, 2 deselected" in out, out  # slow and real_model both left out
     assert "test_too_slow_for_the_fast_tier took 1." in out and "mark it @pytest.mark.slow" in out
     assert "base model: " in out  # the named step, before the first test
 
 
 def test_without_a_limit_no_test_fails_for_its_time(tmp_path):
     out = _run(tmp_path, "-m", "not slow")
-    assert "2 passed, 1 deselected" in out, out
+    assert "3 passed, 1 deselected" in out, out
