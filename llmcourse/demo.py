@@ -382,6 +382,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
             reward_accuracy=rm_evals[-1]["eval_accuracy"] if rm_evals else None, sft_history=histories["sft"],
             reward_history=histories.get("reward"), n_pairs=len(pref_train), sft_eval=sft_eval)
         results["n_eval"] = len(held_out)
+        if user:
+            results["data_kind"] = user[0]  # "instruction" or "preference": what the report leads with
         shown = held_out[:10]
         models_shown = {"base": base, "SFT": sft_model, **{METHODS[m]: r[0]["model"] for m, r in runs.items()}}
         demo_report.write(Path(tmp), results, histories, runs, models_shown, tokenizer,

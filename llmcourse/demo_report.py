@@ -158,23 +158,62 @@ def table_markdown(results: dict) -> str:
         lines += ["", "Budget of each run (per seed; training time excludes the measurements during the run):", ""]
         lines += [f"- {k}: {v['budget']['text']}; {v['budget']['seconds_per_seed']:.0f} s" for k, v in m.items()]
     acc = results["reward_model_accuracy"]
-    lines += ["", f"reward model held-out pairwise accuracy: {acc:.3f}" if acc is not None
-              else "reward model: not trained (--stages) — no RM score"]
-    if m.get("DPO", {}).get("implicit_reward_accuracy") is not None:
+    kind = results.get("data_kind")
+    if kind != "preference":  # a preference file's accuracies lead the report (user_data_markdown)
+        where = " (task-world pairs)" if kind else ""
+        lines += ["", f"reward model held-out pairwise accuracy{where}: {acc:.3f}" if acc is not None
+                  else "reward model: not trained (--stages) — no RM score"]
+    if kind != "preference" and m.get("DPO", {}).get("implicit_reward_accuracy") is not None:
         lines.append(f"DPO implicit-reward held-out accuracy on the same held-out pairs: "
                      f"{m['DPO']['implicit_reward_accuracy']:.3f} (first seed)")
     lines.append(f"preference pairs (reward model and DPO): {results['preference_pairs']}")
     lines.append("KL to SFT: one answer per held-out prompt sampled from the model, Σ_t log π − log π_SFT over its "
                  "tokens, averaged (llmcourse.rl.rollout.sampled_kl) — the same for every method")
     lines.append(truncation_line(results["truncation"]))
-    if "sft_eval_loss" in results:
-        lines.append(f"held-out loss on {results['config']['data']} (per target token): base "
-                     f"{results['sft_eval_loss_before']:.3f} → SFT {results['sft_eval_loss']:.3f}")
     s = results["seconds"]
     parts = ", ".join(f"{k.upper() if k != 'reward' else 'RM'} {v:.0f} s" for k, v in s.items()
                       if k not in ("total", "cpu_total"))
     lines.append(f"wall time: {s['total']:.0f} s ({parts}; the rest is measuring); CPU time {s['cpu_total']:.0f} s")
     return "\n".join(lines)
+
+
+PROBE_HEADING = "## Task-world probe — not your data"
+"""With ``--data``, the heading of the main table: it measures the generated task world, not the user's file."""
+
+
+def user_data_markdown(results: dict, user_samples: str | None) -> str:
+    """With ``--data``, what was measured on the user's own file, which leads the report: the held-out loss
+    before and after SFT (an instruction file), or the reward model's and DPO's accuracy on the held-out
+    pairs (a preference file), then the user's held-out prompts answered by each model
+    (``user_samples``, a markdown table, when there is one)."""
+    data, m = results["config"]["data"], results["methods"]
+    lines = [f"## Measured on your data: {data}", ""]
+    if "sft_eval_loss" in results:
+        lines.append(f"- held-out loss on {data} (per target token, lower is better): base "
+                     f"{results['sft_eval_loss_before']:.3f} → SFT {results['sft_eval_loss']:.3f}")
+    if results.get("data_kind") == "preference":
+        acc = results["reward_model_accuracy"]
+        lines.append(f"- reward model pairwise accuracy on the held-out pairs of {data}: {acc:.3f}" if acc is not None
+                     else "- reward model: not trained (--stages) — no accuracy on your pairs")
+        if m.get("DPO", {}).get("implicit_reward_accuracy") is not None:
+            lines.append(f"- DPO implicit-reward accuracy on the same held-out pairs: "
+                         f"{m['DPO']['implicit_reward_accuracy']:.3f} (first seed)")
+        lines.append(f"- preference pairs (reward model and DPO): {results['preference_pairs']} from {data}")
+    else:
+        lines.append(f"- the reward model and DPO trained on task-world pairs ({data} holds no preference pairs): "
+                     "their accuracy is in the probe below")
+    if user_samples:
+        lines += ["", f"Held-out records of {data}, answered by each model (greedy):", "", user_samples]
+    return "\n".join(lines)
+
+
+def probe_note(results: dict) -> str:
+    """With ``--data``, what the task-world table below measures, and why a model trained on other data
+    scores ≈ 0 there."""
+    return (f"{PROBE_HEADING}\n\nThe table below measures the generated task world (arithmetic and string tasks in "
+            f"its own answer format, {results['n_eval']} held-out problems), not {results['config']['data']}: a model "
+            "that was never taught this format (a pretrained one, or one fine-tuned on your data only) scores ≈ 0 on it, "
+            "whatever it learnt from your data.")
 
 
 def _sample_table(problems, columns: dict[str, list[str]]) -> str:
@@ -236,6 +275,7 @@ def write(folder: Path, results: dict, histories: dict, runs: dict, models_shown
     columns = {name: models.generate(m, tokenizer, [q for _, q in samples], max_new_tokens=length)
                for name, m in models_shown.items()}
     samples_md = "# Sample generations (greedy, held-out prompts, first seed)\n\n" + _sample_table(shown, columns) + "\n"
+    user_samples = None
     if sft_eval:  # the user's own held-out prompts, answered by each model next to the reference answer
         from llmcourse.sft.data import render
 
@@ -246,18 +286,22 @@ def write(folder: Path, results: dict, histories: dict, runs: dict, models_shown
         lines = ["| instruction | reference | " + " | ".join(answers) + " |", "|" + "---|" * (2 + len(answers))]
         lines += [f"| `{e.instruction!r}` | `{e.output!r}` | " + " | ".join(f"`{answers[k][i]!r}`" for k in answers) + " |"
                   for i, e in enumerate(mine)]
-        samples_md += f"\n## Held-out records of {data}\n\n" + "\n".join(lines) + "\n"
+        user_samples = "\n".join(lines)
+        samples_md += f"\n## Held-out records of {data}\n\n" + user_samples + "\n"
     (folder / "samples.md").write_text(samples_md)
     notes = "".join(f" ({n})" for n in results["stage_notes"])
     seeds = results["config"]["seeds"]
+    # with --data the user's own measurements lead; the task-world table follows, labelled as a probe
+    lead = user_data_markdown(results, user_samples) + "\n\n" + probe_note(results) + "\n\n" if data else ""
     (folder / "report.md").write_text(
         "# llmcourse demo report\n\n"
         f"Data: {results['data']}. Stages: {', '.join(results['stages_run'])}{notes}; each post-SFT method from the same "
-        f"SFT model with {seeds} seed{'s' if seeds > 1 else ''}. Evaluated on {results['n_eval']} held-out task-world "
+        f"SFT model with {seeds} seed{'s' if seeds > 1 else ''}. "
+        + ("The task-world probe is evaluated" if data else "Evaluated") + f" on {results['n_eval']} held-out task-world "
         f"problems ({template} prompts, answers up to {length} tokens, greedy and "
-        "sampled).\n\n" + table_md + "\n\n"
+        "sampled).\n\n" + lead + table_md + "\n\n"
         + "".join(f"![{name[:-4]}]({name})\n\n" for name in figures)
         + "Samples side by side: [samples.md](samples.md). Raw numbers: `results.json`, `history_*.json`.\n")
     if main:
         print()
-        print(table_md)
+        print((user_data_markdown(results, None) + "\n\n" + probe_note(results) + "\n\n" if data else "") + table_md)

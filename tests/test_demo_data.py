@@ -164,6 +164,9 @@ def test_demo_trains_its_reward_model_on_a_compressed_preference_file(tmp_path, 
     assert cli.main(["demo", "--quick", "--data", str(data), "--output", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert "reward model on" in results["data"] and "(11 train / 1 held-out pairs)" in results["data"]  # 12 records: 1 held out
+    lead, probe = (out / "report.md").read_text().split("## Task-world probe — not your data")
+    assert f"reward model pairwise accuracy on the held-out pairs of {data}" in lead and "DPO implicit-reward" in lead
+    assert "| model | exact match (greedy)" in probe and "pairwise accuracy" not in probe
 
 
 @pytest.mark.slow  # runs the quick demo
@@ -178,9 +181,15 @@ def test_demo_reports_user_held_out_loss_before_and_after_sft(tmp_path):
     results = json.loads((out / "results.json").read_text())
     before, after = results["sft_eval_loss_before"], results["sft_eval_loss"]
     assert math.isfinite(before) and math.isfinite(after) and before != after
-    assert f"held-out loss on {data}" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
     samples = (out / "samples.md").read_text()
     assert f"Held-out records of {data}" in samples and "Repeat the word" in samples  # the user's own prompts
+    # the report leads with the user's data; the task-world table follows, labelled as a probe
+    lead, probe = report.split("## Task-world probe — not your data")
+    assert f"## Measured on your data: {data}" in lead and f"held-out loss on {data}" in lead
+    assert "Repeat the word" in lead and "base" in lead and "SFT" in lead  # the user's prompts, answered
+    assert "| model | exact match (greedy)" in probe and "| model |" not in lead and "scores ≈ 0" in probe
+    assert "reward model held-out pairwise accuracy (task-world pairs)" in probe
 
 
 def test_demo_warns_when_a_pretrained_model_gets_the_tiny_models_rates(tmp_path, capsys):
