@@ -120,7 +120,8 @@ def stage_configs(demo: DemoConfig) -> dict:
     """Default settings of every stage for the demo: the tuned task-world recipes
     (:data:`llmcourse.recipes.DEMO_SFT`, ``DEMO_REWARD``, ``DEMO_PPO``, ``DEMO_DPO``, ``DEMO_GRPO``), or the
     tiny ``DEMO_QUICK_*`` ones with ``quick``; for a registered pretrained ``model``,
-    :data:`llmcourse.recipes.DEMO_PRETRAINED`'s rates and sizes on top."""
+    :data:`llmcourse.recipes.DEMO_PRETRAINED`'s rates and sizes on top (with ``quick``, only its rates, and
+    :data:`llmcourse.recipes.DEMO_PRETRAINED_QUICK`)."""
     from llmcourse.dpo import DPOConfig
     from llmcourse.grpo import GRPOConfig
     from llmcourse.ppo import PPOConfig
@@ -137,7 +138,8 @@ def stage_configs(demo: DemoConfig) -> dict:
             mine = per_model.get(k, {})
             # --quick keeps its few steps and small batches, but never the tiny model's learning rate
             rate = {"learning_rate": mine["learning_rate"]} if "learning_rate" in mine else {}
-            chosen[k] = {**mine, **v, **rate} if demo.quick else {**v, **mine}
+            quick = recipes.DEMO_PRETRAINED_QUICK.get(k, {})
+            chosen[k] = {**mine, **v, **rate, **quick} if demo.quick else {**v, **mine}
     return {"sft": SFTConfig(**{**chosen["sft"], "template": demo.template, "seed": demo.seed}),
             "reward": RewardConfig(**{**chosen["reward"], "seed": demo.seed}),
             "ppo": PPOConfig(**{**chosen["ppo"], "seed": demo.seed}),

@@ -243,11 +243,15 @@ known by heart), which the demo does not train."""
 DEMO_QUICK_SFT = dict(max_steps=8, per_device_train_batch_size=16, eval_exact_match=False, logging_steps=2)
 DEMO_QUICK_REWARD = dict(max_steps=6, per_device_train_batch_size=8, logging_steps=2, eval_steps=2, eval_at_start=True)
 DEMO_QUICK_PPO = dict(max_steps=4, batch_size=8, num_mini_batches=2, num_ppo_epochs=1, response_length=8, eval_steps=1)
-DEMO_QUICK_DPO = dict(DEMO_DPO, max_steps=4, per_device_train_batch_size=8, logging_steps=1, eval_steps=1, eval_at_start=True)
+DEMO_QUICK_DPO = dict(DEMO_DPO, max_steps=4, per_device_train_batch_size=8, logging_steps=1, eval_steps=1, eval_at_start=True,
+                      precompute_ref_log_probs=False)  # 4 steps × 8 pairs: the reference reads the 32 pairs trained, not all
 DEMO_QUICK_GRPO = dict(DEMO_GRPO, max_steps=4, num_generations=4, generation_batch_size=16, per_device_train_batch_size=16,
                        max_completion_length=8, eval_steps=1)
 """``demo --quick``: a few steps of each stage, to test the pipeline (numbers are not meaningful); the RL
-stages evaluate after every step, so the over-optimisation plot has 5 points per run."""
+stages evaluate after every step, so the over-optimisation plot has 5 points per run. Quick DPO runs the
+reference next to the policy on each step's pairs (the same numbers as precomputing them,
+``tests/test_dpo_trainer.py``) rather than precomputing its log-probs of every training pair (256 or more), of
+which 4 steps read 32."""
 
 DEMO_PRETRAINED = {
     "sft": dict(learning_rate=2e-5, per_device_train_batch_size=8, max_steps=60),
@@ -271,6 +275,11 @@ records, from 1.312): lr 2e-5 → 0.533, lr 1e-4 → 0.329, neither collapsed (t
 sentences; at 1e-4 one changed to a wrong one, "Hasta justo." for "Gracias."). So 2e-5 is on the slow side for 8
 steps; it stays the default because the full run takes 60 steps (7.5× the updates) and one seed on 4 held-out
 records is not a tuning. Smaller batches and fewer steps keep a CPU run to minutes per stage."""
+
+DEMO_PRETRAINED_QUICK = {"dpo": dict(eval_steps=2)}
+"""With ``--quick`` and a registered pretrained model, laid over the quick recipes: DPO measures its 64
+held-out pairs at steps 0, 2 and 4 (3 points on ``dpo.png``) rather than after every step — on SmolLM2 those
+evaluations were the largest part of the quick demo's DPO stage (5 × 64 pairs of a 135M model on a CPU)."""
 
 # --------------------------------------------------------------------------- the DPO lab (notebook 07)
 

@@ -175,6 +175,9 @@ def test_demo_uses_pretrained_rates_for_a_registered_model(tmp_path):
     for stages in (real, quick):
         assert {k: stages[k].learning_rate for k in ("dpo", "grpo")} == {"dpo": 1e-6, "grpo": 1e-6}
     assert quick["dpo"].max_steps == recipes.DEMO_QUICK_DPO["max_steps"]
+    # quick DPO: the reference reads only the pairs trained; a pretrained model is measured every 2 steps, not 1
+    assert not quick["dpo"].precompute_ref_log_probs and not stage_configs(DemoConfig(quick=True))["dpo"].precompute_ref_log_probs
+    assert quick["dpo"].eval_steps == 2 and stage_configs(DemoConfig(quick=True))["dpo"].eval_steps == 1
     cfg = tmp_path / "demo.toml"
     cfg.write_text("[sft]\nlearning_rate = 1e-5\n")
     _, overrides = demo_settings({"model": NAME}, str(cfg))
