@@ -55,6 +55,18 @@ def test_only_allowed_environment_variables_reach_the_command(tmp_path, monkeypa
     assert "SOME_TOKEN" not in names and "LLMCOURSE_CACHE" in names and "PATH" in names
 
 
+def test_the_grading_kernel_knows_nbgrader_is_running(tmp_path, monkeypatch):
+    # nbgrader sets NBGRADER_EXECUTION in its own process while it autogrades; the kernel it starts is ours,
+    # so our list of kept variables must carry it, or a notebook's "skip under autograde" cells run anyway
+    # (notebook 07's SmolLM2 cell then ran out of the kernel's 4 GB address space in CI)
+    from llmcourse.course import runner
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    r = _run(tmp_path, "import os; print(os.environ.get('NBGRADER_EXECUTION'))", isolate=False,
+             env_keep=list(runner.KERNEL_ENV), env_keep_prefixes=list(runner.KERNEL_ENV_PREFIXES))
+    assert r.stdout.strip() == "autograde", r.stderr
+
+
 @needs_namespaces
 def test_isolated_command_sees_only_the_allowed_paths(tmp_path):
     secret = tmp_path / "secret.txt"

@@ -56,7 +56,10 @@ class GradingLimits:
 # settings) is dropped, since student code can read and print its environment
 KERNEL_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONHASHSEED", "MPLBACKEND", "MPLCONFIGDIR",
               "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NLTK_DATA", "HF_HUB_OFFLINE",
-              "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+              "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE",
+              # set by nbgrader while it autogrades or validates: notebooks read it (pretrained.notebook_path
+              # skips the real-model cells, which grade nothing and would not fit the kernel's memory limit)
+              "NBGRADER_EXECUTION", "NBGRADER_VALIDATING")
 KERNEL_ENV_PREFIXES = ("LC_", "LLMCOURSE_", "JPY_")
 
 
