@@ -82,6 +82,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         if value is None and type(None) in args:
             return None
+        given = [a for a in args if a is not type(None)]
+        if len(given) == 1:  # `int | None`: the int's own message ("expected int, got float (nan)")
+            return _check_type(value, given[0], where)
         for a in args:
             if a is type(None):
                 continue

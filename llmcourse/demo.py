@@ -39,6 +39,9 @@ STAGES = ("sft", "reward", "ppo", "dpo", "grpo")
 METHODS = {"ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
 """The post-SFT methods (run ``--seeds`` times each) and their names in the report."""
 NEEDS = {"ppo": "reward"}
+DEMO_SIZES = dict(seeds=3, n_eval=200, n_eval_pairs=300, n_onpolicy=1000)
+"""The demo's sizes when :class:`DemoConfig` leaves them ``None`` (a registered pretrained model has its own:
+:data:`llmcourse.recipes.DEMO_PRETRAINED`'s ``"demo"``)."""
 """A stage that needs another: PPO optimises the reward model's score."""
 
 
@@ -80,9 +83,11 @@ class DemoConfig:
     """Report folder (refused if it exists, unless ``force`` and it is an earlier report)."""
     seed: int = 0
     """Seed for data, sampling and training: the same seed gives the same numbers on a CPU."""
-    seeds: int = 3
+    seeds: int | None = None
     """Each post-SFT method (PPO, DPO, GRPO) runs from the same SFT model (and reward model) with seeds
-    ``seed … seed + seeds - 1``; with more than one the table shows its mean ± std (sample std)."""
+    ``seed … seed + seeds - 1``; with more than one the table shows its mean ± std (sample std).
+    ``None``: 3, or the registered pretrained model's default (:data:`llmcourse.recipes.DEMO_PRETRAINED`'s
+    ``"demo"``: 1 — a 135M model on 2 CPU cores)."""
     stages: str = ",".join(STAGES)
     """The stages to run, comma-separated (:func:`parse_stages`): e.g. ``"sft,ppo"`` or ``"sft,dpo,grpo"``."""
     quick: bool = False
@@ -91,11 +96,16 @@ class DemoConfig:
     """Replace an earlier llmcourse report at ``output``."""
     n_train: int = 4000
     """Task-world instruction records for SFT."""
-    n_eval: int = 200
-    """Held-out task-world problems every model is evaluated on."""
-    n_onpolicy: int = 1000
+    n_eval: int | None = None
+    """Held-out task-world problems every model is evaluated on (``None``: 200, or the registered
+    pretrained model's default)."""
+    n_eval_pairs: int | None = None
+    """Held-out task-world preference pairs the reward model and DPO are scored on (``None``: 300, or the
+    registered pretrained model's default); a preference ``--data`` file's own held-out pairs replace them."""
+    n_onpolicy: int | None = None
     """Reward-model pairs labelled on the SFT model's own samples (correct answer ≻ its answer), added
-    to the task-world pairs: a reward model that has seen the policy's mistakes judges them during PPO."""
+    to the task-world pairs: a reward model that has seen the policy's mistakes judges them during PPO
+    (``None``: 1000, or the registered pretrained model's default)."""
     template: str = "auto"
     """The prompt format of every stage: ``"simple"`` (the seed guide's ``Instruction:/Input:/Output:``,
     short, so training is fast), ``"alpaca"`` (Alpaca's preamble, about three times as many tokens),
@@ -105,10 +115,16 @@ class DemoConfig:
 
     def __post_init__(self):
         check_numbers(self)  # every numeric key: a finite number in its range, named in the message
+        # sizes left unset: the tiny model's, or a registered pretrained model's (a CPU run in minutes, not hours)
+        sizes = {**DEMO_SIZES, **(recipes.DEMO_PRETRAINED["demo"] if is_registered(self.model) else {})}
+        for key, value in sizes.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
         if self.seeds < 1:
             raise ValueError(f"seeds must be ≥ 1, got {self.seeds}")
-        if self.n_eval < 1 or self.n_train < 1:
-            raise ValueError(f"n_train and n_eval must be ≥ 1, got {self.n_train}, {self.n_eval}")
+        if self.n_eval < 1 or self.n_train < 1 or self.n_eval_pairs < 1:
+            raise ValueError(f"n_train, n_eval and n_eval_pairs must be ≥ 1, got {self.n_train}, {self.n_eval}, "
+                             f"{self.n_eval_pairs}")
         if self.template == "auto":
             self.template = "chat" if is_registered(self.model) else "simple"
         if self.template not in ("simple", "alpaca", "chat"):
@@ -163,8 +179,9 @@ def demo_settings(given: dict, config_path: str | None = None) -> tuple[DemoConf
         return DemoConfig(**given), {}
     sections = read_sections(config_path, {"demo": DemoConfig, "sft": SFTConfig, "reward": RewardConfig,
                                            "ppo": PPOConfig, "dpo": DPOConfig, "grpo": GRPOConfig})
-    # "auto" is resolved from the model, so it must reach the config together with the model
-    demo = override(DemoConfig(), {"template": "auto", **sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
+    # "auto" and the sizes left unset are resolved from the model, so they must reach the config with the model
+    unset = {"template": "auto", **dict.fromkeys(DEMO_SIZES)}
+    demo = override(DemoConfig(), {**unset, **sections.get("demo", {}), **given}, where=f"{config_path}[demo]")
     presets = stage_configs(demo)
     return demo, {k: override(presets[k], sections[k], where=f"{config_path}[{k}]")
                   for k in presets if k in sections}
@@ -204,6 +221,24 @@ def _split_user_data(path: str, seed: int, template: str):
     random.Random(seed).shuffle(items)
     n_eval = max(1, len(items) // 10)
     return kind, items[n_eval:], items[:n_eval]
+
+
+def _user_prompts(kind: str, eval_part: list, rendered: list, template: str, tokenizer) -> list:
+    """The user's held-out records as the report shows them (:class:`llmcourse.demo_report.UserPrompt`):
+    instruction records with their output, preference pairs with their preferred answer; ``rendered``:
+    the pairs as the stages read them (the prompt the models are given)."""
+    from llmcourse.demo_report import UserPrompt
+    from llmcourse.sft.data import render
+
+    if kind == "instruction":
+        return [UserPrompt(e.instruction + (f" {e.input}" if e.input else ""), e.output, "reference",
+                           render(e, template, tokenizer)[0]) for e in eval_part]
+    out = []
+    for raw, pair in zip(eval_part, rendered):
+        asked = getattr(raw, "prompt", pair["prompt"])  # a PreferencePair (chat) or a rendered dict
+        shown = asked if isinstance(asked, str) else asked[-1][1]  # a conversation: its last user turn
+        out.append(UserPrompt(shown, pair["chosen"], "preferred", pair["prompt"]))
+    return out
 
 
 def measure(model, sft_model, tokenizer, reward_model, eval_data: list[dict], *, response_length: int,
@@ -280,7 +315,8 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         train_problems, held_out = tasks.split_problems(n_train, n_eval, seed=config.seed)
         sft_train = [tasks.to_record(p) for p in train_problems]
         sft_eval = None
-        pref_train, pref_eval = task_preference_data(256 if config.quick else 3000, 64 if config.quick else 300,
+        n_pairs_eval = min(config.n_eval_pairs, 64) if config.quick else config.n_eval_pairs
+        pref_train, pref_eval = task_preference_data(256 if config.quick else 3000, n_pairs_eval,
                                                      seed=config.seed, template=config.template, tokenizer=tokenizer)
         data_note = "task world (generated)"
         onpolicy = not config.data and config.n_onpolicy > 0
@@ -387,9 +423,10 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         if user:
             results["data_kind"] = user[0]  # "instruction" or "preference": what the report leads with
         shown = held_out[:10]
+        user_eval = _user_prompts(user[0], user[2], pref_eval, config.template, tokenizer) if user else None
         models_shown = {"base": base, "SFT": sft_model, **{METHODS[m]: r[0]["model"] for m, r in runs.items()}}
         demo_report.write(Path(tmp), results, histories, runs, models_shown, tokenizer,
-                          samples=[(p, prompt(p.instruction, p.input)) for p in shown], sft_eval=sft_eval,
+                          samples=[(p, prompt(p.instruction, p.input)) for p in shown], user_eval=user_eval,
                           template=config.template, length=length, data=config.data, main=main)
     if main:
         print(f"\nreport written to {out.resolve()}")

@@ -9,6 +9,7 @@ import math
 import statistics
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 from llmcourse import models
 
@@ -253,10 +254,27 @@ def _figures(results: dict, histories: dict, runs: dict) -> dict:
     return figs
 
 
+class UserPrompt(NamedTuple):
+    """One of the user's held-out records as the report shows it: ``shown`` (what the user wrote: the
+    instruction, or the pair's last user turn), ``reference`` (the record's answer, or the preferred one),
+    ``label`` (which of the two ``reference`` is) and ``prompt`` (the text the models are given, rendered)."""
+
+    shown: str
+    reference: str
+    label: str
+    prompt: str
+
+
+USER_LENGTH = 32
+"""New tokens each model may write for the user's held-out prompts (the probe's limit is the RL stages'
+answer length, a few tokens: too short for a sentence)."""
+
+
 def write(folder: Path, results: dict, histories: dict, runs: dict, models_shown: dict, tokenizer, *, samples,
-          sft_eval, template: str, length: int, data: str | None, main: bool) -> None:
+          user_eval: list[UserPrompt] | None, template: str, length: int, data: str | None, main: bool) -> None:
     """Write ``results.json``, ``history_*.json``, the figures, ``samples.md`` and ``report.md`` to
-    ``folder``; print the table when ``main``."""
+    ``folder``; print the table when ``main``. ``user_eval``: the user's held-out records (``--data``), the
+    first 10 answered greedily by every model in ``models_shown``."""
     import matplotlib.pyplot as plt
 
     table_md = table_markdown(results)
@@ -276,16 +294,14 @@ def write(folder: Path, results: dict, histories: dict, runs: dict, models_shown
                for name, m in models_shown.items()}
     samples_md = "# Sample generations (greedy, held-out prompts, first seed)\n\n" + _sample_table(shown, columns) + "\n"
     user_samples = None
-    if sft_eval:  # the user's own held-out prompts, answered by each model next to the reference answer
-        from llmcourse.sft.data import render
-
-        mine = sft_eval[:10]
-        user_prompts = [render(e, template, tokenizer)[0] for e in mine]
-        answers = {name: models.generate(m, tokenizer, user_prompts, max_new_tokens=length)
+    if user_eval:  # the user's own held-out prompts, answered by each model next to the reference answer
+        mine = user_eval[:10]
+        # the user's answers are sentences, not task-world tokens: a longer limit than the probe's
+        answers = {name: models.generate(m, tokenizer, [u.prompt for u in mine], max_new_tokens=max(length, USER_LENGTH))
                    for name, m in models_shown.items()}
-        lines = ["| instruction | reference | " + " | ".join(answers) + " |", "|" + "---|" * (2 + len(answers))]
-        lines += [f"| `{e.instruction!r}` | `{e.output!r}` | " + " | ".join(f"`{answers[k][i]!r}`" for k in answers) + " |"
-                  for i, e in enumerate(mine)]
+        lines = [f"| prompt | {mine[0].label} | " + " | ".join(answers) + " |", "|" + "---|" * (2 + len(answers))]
+        lines += [f"| `{u.shown!r}` | `{u.reference!r}` | " + " | ".join(f"`{answers[k][i]!r}`" for k in answers) + " |"
+                  for i, u in enumerate(mine)]
         user_samples = "\n".join(lines)
         samples_md += f"\n## Held-out records of {data}\n\n" + user_samples + "\n"
     (folder / "samples.md").write_text(samples_md)

@@ -257,9 +257,11 @@ DEMO_PRETRAINED = {
     "sft": dict(learning_rate=2e-5, per_device_train_batch_size=8, max_steps=60),
     "reward": dict(learning_rate=1e-5, per_device_train_batch_size=8, max_steps=40),
     "ppo": dict(learning_rate=1e-6, batch_size=8),
-    "dpo": dict(learning_rate=1e-6, per_device_train_batch_size=8, max_steps=40, eval_steps=20),
+    "dpo": dict(learning_rate=1e-6, per_device_train_batch_size=8, max_steps=40, eval_steps=20,
+                precompute_ref_log_probs=False),
     "grpo": dict(learning_rate=1e-6, max_steps=10, num_generations=4, generation_batch_size=16,
                  per_device_train_batch_size=16, eval_steps=5),
+    "demo": dict(seeds=1, n_eval=40, n_eval_pairs=64, n_onpolicy=128),
 }
 """Per-model defaults laid over the demo's stage settings when ``--model`` is a registered pretrained model
 (:mod:`llmcourse.pretrained`), below any ``--config`` section; with ``--quick`` the quick sizes win but these
@@ -274,7 +276,13 @@ questions, same split as ``demo --quick --data``, seed 0; held-out loss per targ
 records, from 1.312): lr 2e-5 → 0.533, lr 1e-4 → 0.329, neither collapsed (the held-out answers stayed
 sentences; at 1e-4 one changed to a wrong one, "Hasta justo." for "Gracias."). So 2e-5 is on the slow side for 8
 steps; it stays the default because the full run takes 60 steps (7.5× the updates) and one seed on 4 held-out
-records is not a tuning. Smaller batches and fewer steps keep a CPU run to minutes per stage."""
+records is not a tuning. Smaller batches and fewer steps keep a CPU run to minutes per stage.
+
+``"demo"``: the demo's own sizes for such a model (:class:`llmcourse.demo.DemoConfig` fields the user left
+unset): one seed per method (``--seeds 3`` for mean ± std: 3× the RL stages' time), a 40-problem task-world
+probe and 64 held-out task-world pairs (each measurement generates with a 135M model), 128 SFT samples
+labelled for the reward model. DPO's reference runs beside the policy on each step's pairs (40 × 8 = 320)
+rather than first over every training pair (3,000+)."""
 
 DEMO_PRETRAINED_QUICK = {"dpo": dict(eval_steps=2)}
 """With ``--quick`` and a registered pretrained model, laid over the quick recipes: DPO measures its 64

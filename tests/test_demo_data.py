@@ -166,6 +166,8 @@ def test_demo_trains_its_reward_model_on_a_compressed_preference_file(tmp_path, 
     assert "reward model on" in results["data"] and "(11 train / 1 held-out pairs)" in results["data"]  # 12 records: 1 held out
     lead, probe = (out / "report.md").read_text().split("## Task-world probe — not your data")
     assert f"reward model pairwise accuracy on the held-out pairs of {data}" in lead and "DPO implicit-reward" in lead
+    # the user's held-out prompt, its preferred answer, and every model's answer to it
+    assert "| prompt | preferred | base | SFT | PPO | DPO | GRPO |" in lead and "Repeat the number" in lead
     assert "| model | exact match (greedy)" in probe and "pairwise accuracy" not in probe
 
 

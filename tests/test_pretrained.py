@@ -182,6 +182,17 @@ def test_demo_uses_pretrained_rates_for_a_registered_model(tmp_path):
     cfg.write_text("[sft]\nlearning_rate = 1e-5\n")
     _, overrides = demo_settings({"model": NAME}, str(cfg))
     assert overrides["sft"].learning_rate == 1e-5 and overrides["sft"].max_steps == 60
+    # the demo's own sizes: a 135M model on 2 CPU cores gets fewer seeds and a smaller probe, unless asked
+    assert (DemoConfig().seeds, DemoConfig().n_eval, DemoConfig().n_eval_pairs) == (3, 200, 300)
+    mine = DemoConfig(model=NAME)
+    assert {k: getattr(mine, k) for k in recipes.DEMO_PRETRAINED["demo"]} == recipes.DEMO_PRETRAINED["demo"]
+    assert mine.seeds == 1 and DemoConfig(model=NAME, seeds=3).seeds == 3
+    assert demo_settings({"model": NAME, "seeds": 2})[0].seeds == 2
+    cfg.write_text("[demo]\nn_eval = 100\n")
+    demo, _ = demo_settings({"model": NAME}, str(cfg))
+    assert demo.n_eval == 100 and demo.seeds == 1
+    # DPO's reference runs beside the policy on the pairs trained, not over every training pair first
+    assert not real["dpo"].precompute_ref_log_probs
 
 
 @pytest.mark.slow
