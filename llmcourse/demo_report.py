@@ -99,6 +99,19 @@ def _run_course(name: str, history: list[dict]) -> str | None:
             + " (overoptimisation.png)")
 
 
+def _grpo_health(history: list[dict]) -> str | None:
+    """When GRPO had nothing to learn from: every sampled group's answers scored alike (the advantage of a
+    group with equal rewards is 0 for each answer, so its gradient is 0)."""
+    steps = [h for h in history if "frac_zero_std" in h]
+    if not steps or statistics.fmean(h["frac_zero_std"] for h in steps) < 0.99:
+        return None
+    reward = statistics.fmean(h["reward"] for h in steps if "reward" in h) if any("reward" in h for h in steps) else None
+    kind = ("all wrong" if reward == 0 else "all right" if reward == 1 else "equal")
+    return (f"GRPO learnt nothing: in every one of its {len(steps)} steps every group's answers scored alike ({kind}), "
+            "so every advantage was 0 — the SFT model must answer some prompts right, some of the time, for a verifier "
+            "to teach it (train SFT on this format first, or use prompts it sometimes solves)")
+
+
 def results_dict(*, config, stages, stage_notes, cfgs, data_note, rows, runs, seconds, reward_accuracy, sft_history,
                  reward_history, n_pairs, sft_eval) -> dict:
     """Every number of the run, as ``results.json`` stores it."""
@@ -113,7 +126,8 @@ def results_dict(*, config, stages, stage_notes, cfgs, data_note, rows, runs, se
                                   "budget": _budget(method, cfgs[method], first["history"], n_pairs,
                                                     statistics.fmean(r["seconds"] for r in seed_runs)),
                                   "verdict": _verdict(NAMES[method], per_seed, table["SFT"]["exact_match"]),
-                                  "course": _run_course(NAMES[method], first["history"])}
+                                  "course": _run_course(NAMES[method], first["history"]),
+                                  "health": _grpo_health(first["history"]) if method == "grpo" else None}
         if method == "dpo":
             evals = [h for h in first["history"] if "eval_reward_accuracy" in h]
             methods["DPO"]["implicit_reward_accuracy"] = evals[-1]["eval_reward_accuracy"] if evals else None
@@ -155,7 +169,8 @@ def table_markdown(results: dict) -> str:
     if m:
         lines += ["", "Compared with SFT (greedy exact match; outside the noise = the difference exceeds two standard "
                   "errors of the mean over seeds):", ""]
-        lines += [f"- {v['verdict']}" + (f"; {v['course']}" if v["course"] else "") for v in m.values()]
+        lines += [f"- {v['verdict']}" + (f"; {v['course']}" if v["course"] else "")
+                  + (f". {v['health']}" if v.get("health") else "") for v in m.values()]
         lines += ["", "Budget of each run (per seed; training time excludes the measurements during the run):", ""]
         lines += [f"- {k}: {v['budget']['text']}; {v['budget']['seconds_per_seed']:.0f} s" for k, v in m.items()]
     acc = results["reward_model_accuracy"]

@@ -270,3 +270,16 @@ def test_demo_verdicts_are_computed_from_the_numbers():
     line = _run_course("PPO", history)
     assert "-0.18 → -0.17" in line and "0.85 → 0.78" in line and "the proxy rose while the truth fell" in line
     assert "proxy rose" not in _run_course("GRPO", [history[0], {**history[2], "exact_match": 0.9}])
+
+
+def test_demo_says_when_grpo_had_nothing_to_learn():
+    """SmolLM2 on the task world: every group of answers all wrong, every advantage 0 — the report says
+    so rather than leaving a flat row unexplained; a run with some informative groups gets no such line."""
+    from llmcourse.demo_report import _grpo_health
+
+    flat = [{"step": 0, "exact_match": 0.0}] + [{"step": i, "reward": 0.0, "frac_zero_std": 1.0} for i in (1, 2, 3)]
+    line = _grpo_health(flat)
+    assert "GRPO learnt nothing" in line and "3 steps" in line and "all wrong" in line
+    assert "all right" in _grpo_health([{"step": 1, "reward": 1.0, "frac_zero_std": 1.0}])
+    assert _grpo_health([{"step": 1, "reward": 0.4, "frac_zero_std": 0.5}, {"step": 2, "reward": 0.5, "frac_zero_std": 1.0}]) is None
+    assert _grpo_health([{"step": 0, "exact_match": 0.9}]) is None
