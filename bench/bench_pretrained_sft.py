@@ -7,7 +7,9 @@ Writes :data:`QA` (40 single-exchange chat records: short factual questions and 
 each learning rate trains the demo's quick SFT stage (``stage_configs(DemoConfig(model=..., quick=True))``:
 8 steps × 16, chat template) from SmolLM2-135M-Instruct; prints the held-out loss per target token before and
 after, and the greedy answers to the held-out prompts. Figures: ``recipes.DEMO_PRETRAINED``'s docstring.
-The same file is what the README's ``demo --quick --data chat.jsonl`` timing used (``--write PATH`` writes it).
+The same file is what the README's ``demo --data chat.jsonl`` timings used (``--write PATH`` writes it);
+``--write-pairs PATH`` writes the preference file of the README's ``demo --data pairs.jsonl`` timing: the same
+40 questions, each with its answer preferred to the answer of the next question (a fluent, wrong answer).
 """
 
 from __future__ import annotations
@@ -70,9 +72,19 @@ def write(path: Path) -> Path:
     return path
 
 
+def write_pairs(path: Path) -> Path:
+    rows = [{"prompt": [{"role": "user", "content": q}], "chosen": [{"role": "assistant", "content": a}],
+             "rejected": [{"role": "assistant", "content": QA[(i + 1) % len(QA)][1]}]} for i, (q, a) in enumerate(QA)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--write"]:
         print(write(Path(argv[1])))
+        return
+    if argv[:1] == ["--write-pairs"]:
+        print(write_pairs(Path(argv[1])))
         return
     from llmcourse import models
     from llmcourse.demo import DemoConfig, _split_user_data, stage_configs
