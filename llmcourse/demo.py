@@ -39,10 +39,10 @@ STAGES = ("sft", "reward", "ppo", "dpo", "grpo")
 METHODS = {"ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
 """The post-SFT methods (run ``--seeds`` times each) and their names in the report."""
 NEEDS = {"ppo": "reward"}
+"""A stage that needs another: PPO optimises the reward model's score."""
 DEMO_SIZES = dict(seeds=3, n_eval=200, n_eval_pairs=300, n_onpolicy=1000)
 """The demo's sizes when :class:`DemoConfig` leaves them ``None`` (a registered pretrained model has its own:
 :data:`llmcourse.recipes.DEMO_PRETRAINED`'s ``"demo"``)."""
-"""A stage that needs another: PPO optimises the reward model's score."""
 
 
 def parse_stages(text: str) -> tuple[tuple[str, ...], list[str]]:
