@@ -422,6 +422,7 @@ def run_demo(config: DemoConfig, overrides: dict | None = None) -> dict:
         results["n_eval"] = len(held_out)
         if user:
             results["data_kind"] = user[0]  # "instruction" or "preference": what the report leads with
+            results["user_held_out"] = len(user[2])
         shown = held_out[:10]
         user_eval = _user_prompts(user[0], user[2], pref_eval, config.template, tokenizer) if user else None
         models_shown = {"base": base, "SFT": sft_model, **{METHODS[m]: r[0]["model"] for m, r in runs.items()}}

@@ -215,6 +215,10 @@ def user_data_markdown(results: dict, user_samples: str | None) -> str:
             lines.append(f"- DPO implicit-reward accuracy on the same held-out pairs: "
                          f"{m['DPO']['implicit_reward_accuracy']:.3f} (first seed)")
         lines.append(f"- preference pairs (reward model and DPO): {results['preference_pairs']} from {data}")
+        n = results.get("user_held_out")
+        if n is not None and n < 20:  # one pair moves the accuracy by 1/n
+            lines.append(f"- only {n} held-out pair{'s' if n > 1 else ''} (a tenth of the file): one pair moves an accuracy "
+                         f"by {1 / n:.2f}, too few to tell skill from luck — a bigger file gives a firmer figure")
     else:
         lines.append(f"- the reward model and DPO trained on task-world pairs ({data} holds no preference pairs): "
                      "their accuracy is in the probe below")
