@@ -15,7 +15,7 @@ Held-out = the labs' 200 held-out problems (never trained on by SFT or GRPO), gr
 per task and overall, the SFT model's exact match and GRPO's mean ± std over seeds, each seed's steps,
 training seconds (wall) and CPU seconds. Goal (issue 20): ≥ 0.95 per task in ≤ 120 s on 2 cores — run it on
 an otherwise idle machine with torch's default threads (one per core): the run trains for a fixed *time*, so a
-busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (one thread: 300–336 steps in 110 s, two: 454–462)
+busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (one thread: 300–336 steps in 110 s, two: 444–462)
 and a lower score.
 """
 

@@ -164,8 +164,9 @@ gave 0.975, sort 0.96, in the screen's setting of ~414 steps): lr 2e-4, seeds 0�
 0.94); 16 answers per prompt 0.950 (sort 0.84); rounds of 256 prompts 0.970 (sort 0.92); 4 groups per step (733
 steps) 0.965 (sort 0.90); sort prompts only 0.955 (sort 0.96, but reverse 0.95 → 0.85: GRPO on sort alone makes
 it forget reverse); sort drawn 2× 0.945 (sort 0.84); the 99 non-held-out add problems mixed in (20 % of prompts;
-the SFT model answers 10 of the 100 add problems right, having seen 99 among 48,000; seed 0, one thread, lr
-2e-4, 336 steps) 0.955 (sort 0.90) and the held-out add problem (``3 2`` → ``8``) still wrong. One thread instead of two: 300–336 steps in 110 s instead of 410–460.
+the SFT model answers 10 of the 100 add problems right, having seen 99 among 48,000, and ``3 2`` with ``8``;
+seed 0, one thread, lr 2e-4, 336 steps) 0.955 (sort 0.90), the held-out add problem still wrong. One thread
+instead of two: 300–336 steps in 110 s instead of 410–462.
 
 The previous recipe (lr 2e-4, max 300 steps), on the busy machine with one thread (2026-12-04, 204–214 steps):
 0.925 → 0.957 ± 0.006, sort 0.880 ± 0.020. Seed 0, one change each, then: prompts of every task at lr 1e-4 0.94
