@@ -5,9 +5,9 @@
 Default: GRPO's effect run (:data:`llmcourse.recipes.GRPO_EFFECT`, issue 20's goal) — the SFT model of
 :data:`llmcourse.recipes.GRPO_SFT_RECIPE` (1,200 SFT steps on fresh problems, built and cached on first
 use), the exact-match checker as the reward, fresh training prompts of the tasks the SFT model has not
-solved (:func:`llmcourse.grpo.lab.effect_rows`), DAPO's dynamic sampling, as many steps as fit in
-``--max-seconds`` of training (generation + update; evaluation excluded). ``--notebook``: notebook 08's run
-instead (:data:`llmcourse.recipes.LAB_GRPO` from the PPO lab's SFT model, on that model's training prompts).
+solved (:func:`llmcourse.grpo.lab.effect_rows`), DAPO's dynamic sampling, a learning rate decaying to 0 over
+``--max-seconds`` of training, as many steps as fit in them (generation + update; evaluation excluded).
+``--notebook``: notebook 08's run instead (:data:`llmcourse.recipes.LAB_GRPO` from the PPO lab's SFT model, on that model's training prompts).
 ``--reward``: reward functions and weights, e.g. ``exact_match:1 position_match:0.5``. ``--sft-steps N``: the
 effect run from a variant of its SFT model trained for N steps (cached apart).
 
@@ -15,8 +15,8 @@ Held-out = the labs' 200 held-out problems (never trained on by SFT or GRPO), gr
 per task and overall, the SFT model's exact match and GRPO's mean ± std over seeds, each seed's steps,
 training seconds (wall) and CPU seconds. Goal (issue 20): ≥ 0.95 per task in ≤ 120 s on 2 cores — run it on
 an otherwise idle machine with torch's default threads (one per core): the run trains for a fixed *time*, so a
-busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (one thread: 300–336 steps in 110 s, two: 444–462)
-and a lower score.
+busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (two threads: 556–582 steps in 110 s) and a
+lower score.
 """
 
 from __future__ import annotations

@@ -39,3 +39,20 @@ def test_effect_rows_are_fresh_prompts_of_the_unsolved_tasks():
     sft = {lab._row(p)["prompt"] for p in lab._effect_sft_problems()}
     assert not {r["prompt"] for r in train} & ({r["prompt"] for r in held} | sft)
     assert not {r["prompt"] for r in held} & sft
+
+
+def test_effect_sft_problems_repeat_add_and_keep_the_rest_distinct():
+    """Add has 100 problems: the effect SFT draws them again (1/7 of the data) rather than 99 among 48,000;
+    every other task's problems stay distinct, and no held-out problem is among them."""
+    from collections import Counter
+
+    from llmcourse import recipes, tasks
+
+    r = recipes.GRPO_SFT_RECIPE
+    problems = lab._effect_sft_problems()
+    held = set(tasks.split_problems(r["n_train"], r["n_eval"], seed=r["split_seed"])[1])
+    counts = Counter(p.task for p in problems)
+    assert len(problems) == r["n_problems"] and counts["add"] > r["n_problems"] // 10
+    others = [p for p in problems if p.task != "add"]
+    assert len(set(others)) == len(others) and not set(problems) & held
+    assert len({p for p in problems if p.task == "add"}) == 100 - sum(p.task == "add" for p in held)

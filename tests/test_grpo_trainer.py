@@ -121,10 +121,29 @@ def test_a_nan_loss_is_a_clear_error(tok):
     (dict(beta=-1.0), "beta must be >= 0"),
     (dict(sampling_batch_size=10), "sampling_batch_size=10 must be None or a positive multiple"),
     (dict(max_sampling_rounds=0), "max_sampling_rounds"),
+    (dict(lr_scheduler_type="cosine"), "lr_scheduler_type='cosine': expected 'constant' or 'linear'"),
 ])
 def test_config_checks(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         _config(**kw)
+
+
+def test_linear_schedule_ends_at_zero_when_the_run_ends_by_steps_or_by_seconds(tok, monkeypatch):
+    from types import SimpleNamespace
+
+    from llmcourse.grpo import trainer
+
+    def lrs(**kw):
+        h = train_grpo(_tiny(tok), tok, ROWS, _config(**kw), reward_funcs=[length_reward])
+        return [e["learning_rate"] for e in h[1:]]
+
+    assert lrs(max_steps=3) == [1e-2] * 3  # constant by default
+    assert lrs(max_steps=4, lr_scheduler_type="linear") == pytest.approx([1e-2, 0.75e-2, 0.5e-2, 0.25e-2])
+    # a time budget that ends the run first sets the pace: a fake clock, 1 s per reading, 2 s per step
+    clock = iter(range(1000))
+    monkeypatch.setattr(trainer, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    assert lrs(max_steps=100, max_seconds=8.0, lr_scheduler_type="linear") == pytest.approx(
+        [1e-2, 0.75e-2, 0.5e-2, 0.25e-2])
 
 
 def test_bad_rows_are_named(tok):

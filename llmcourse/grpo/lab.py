@@ -55,13 +55,15 @@ def _row(p: tasks.Problem) -> dict:
     return {"prompt": ppo_lab.prompt(p.instruction, p.input), "answer": p.answer, "task": p.task}
 
 
-def _fresh_problems(n: int, seed: int, mix: Sequence[str], exclude: set) -> list[tasks.Problem]:
-    """``n`` distinct problems drawn with ``random.Random(seed)`` from the tasks in ``mix`` (a task listed
-    twice is drawn twice as often), none of them in ``exclude``."""
+def _fresh_problems(n: int, seed: int, mix: Sequence[str], exclude: set,
+                    repeat: Sequence[str] = ()) -> list[tasks.Problem]:
+    """``n`` problems drawn with ``random.Random(seed)`` from the tasks in ``mix`` (a task listed twice is
+    drawn twice as often), none of them in ``exclude``; distinct, except those of the tasks in ``repeat``,
+    which may be drawn again (add has only 100 problems: kept distinct, it would be 99 among 48,000)."""
     rng, seen, out = random.Random(seed), set(exclude), []
     while len(out) < n:
         p = tasks.sample_problem(rng, list(mix))
-        if p not in seen:
+        if p not in seen or (p.task in repeat and p not in exclude):
             seen.add(p)
             out.append(p)
     return out
@@ -69,7 +71,7 @@ def _fresh_problems(n: int, seed: int, mix: Sequence[str], exclude: set) -> list
 
 def _effect_sft_problems(recipe: dict = recipes.GRPO_SFT_RECIPE) -> list[tasks.Problem]:
     held = tasks.split_problems(recipe["n_train"], recipe["n_eval"], seed=recipe["split_seed"])[1]
-    return _fresh_problems(recipe["n_problems"], recipe["problem_seed"], recipe["mix"], set(held))
+    return _fresh_problems(recipe["n_problems"], recipe["problem_seed"], recipe["mix"], set(held), recipe.get("repeat", ()))
 
 
 def effect_sft_model_path(progress: bool = False, recipe: dict = recipes.GRPO_SFT_RECIPE) -> Path:

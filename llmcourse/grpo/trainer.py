@@ -50,7 +50,11 @@ class GRPOConfig:
     """Settings of :func:`train_grpo`; names and defaults follow TRL's ``GRPOConfig`` where TRL has the concept."""
 
     learning_rate: float = 1e-5
-    """AdamW learning rate (constant). TRL: 1e-6 for real models; the embedded tiny model wants ~1e-4."""
+    """AdamW peak learning rate. TRL: 1e-6 for real models; the embedded tiny model wants ~1e-4."""
+    lr_scheduler_type: str = "constant"
+    """``constant``, or ``linear``: decay to 0 over the run, as TRL's default. With ``max_seconds`` the run's
+    progress is the larger of steps / ``max_steps`` and seconds / ``max_seconds``, so the decay ends when the
+    run does whichever limit stops it."""
     max_steps: int = 20
     """GRPO steps (one generated batch and its optimisation each)."""
     num_generations: int = 8
@@ -132,6 +136,8 @@ class GRPOConfig:
                 or self.sampling_batch_size % self.num_generations):
             raise ValueError(f"GRPOConfig.sampling_batch_size={self.sampling_batch_size!r} must be None or a positive "
                              f"multiple of num_generations={self.num_generations}")
+        if self.lr_scheduler_type not in ("constant", "linear"):
+            raise ValueError(f"GRPOConfig.lr_scheduler_type={self.lr_scheduler_type!r}: expected 'constant' or 'linear'")
         if self.loss_type not in G.LOSS_TYPES:
             raise ValueError(f"GRPOConfig.loss_type must be one of {G.LOSS_TYPES}, got {self.loss_type!r}")
         if self.scale_rewards not in G.SCALE_REWARDS:
@@ -419,7 +425,7 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
     History, one dict per logged step (health metrics): ``reward``, ``reward_std`` (mean of the
     groups' stds), ``reward/<func>``, ``frac_zero_std`` (share of groups with equal rewards; with
     ``dynamic_sampling`` among every group sampled, the rewards being the kept batch's),
-    ``sampling_rounds``,
+    ``sampling_rounds``, ``learning_rate`` (the step's),
     ``entropy``, ``clip_low`` / ``clip_high`` / ``clip_region``, ``kl`` (β > 0), ``loss``,
     ``grad_norm``, ``completion_length`` (mean, ``_min``, ``_max``), ``eos_rate``,
     ``first_ratio_dev``, ``time_generate`` / ``time_update`` and ``seconds`` (cumulative training
@@ -484,6 +490,10 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
             batch = generate_batch(unwrapped, tokenizer, next_rows(), config, seed=seed, ref_model=ref_model,
                                    reward_funcs=reward_funcs, advantages_fn=advantages_fn)
         t1 = time.perf_counter()
+        if config.lr_scheduler_type == "linear":  # progress before this step, toward whichever limit ends the run
+            done = max((step - 1) / config.max_steps, seconds / config.max_seconds if config.max_seconds else 0.0)
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * max(0.0, 1.0 - done)
         stats = grpo_update(model, optimizer, accelerator, batch, config, loss_fn=loss_fn, where=f"at step {step} ")
         t2 = time.perf_counter()
         seconds += t2 - t0
@@ -510,6 +520,7 @@ def train_grpo(policy, tokenizer, train_data, config: GRPOConfig | None = None, 
                 **{k: m[k] for k in means},
                 **{k: m[k] for k in ("completion_length_min", "completion_length_max", "eos_rate", "first_ratio_dev")},
                 "sampling_rounds": batch.sampling_rounds,
+                "learning_rate": optimizer.param_groups[0]["lr"],
                 "time_generate": t1 - t0,
                 "time_update": t2 - t1,
                 "seconds": seconds,
