@@ -213,7 +213,7 @@ def generate_batch(policy, tokenizer, rows: Sequence[Mapping], config: GRPOConfi
     columns = {k: [r[k] for r in rows for _ in range(G_)] for k in rows[0] if k != "prompt"}
     q, qm = R.left_pad(R.encode_prompts(tokenizer, prompts), tokenizer.pad_token_id, device)
     ids, mask, has_eos = R.sample_responses(policy, tokenizer, q, qm, response_length=config.max_completion_length,
-                                            temperature=config.temperature, seed=seed)
+                                            temperature=config.temperature, seed=seed, group_size=G_)
     completions = _completions_text(tokenizer, ids, mask)
     per_func = torch.tensor(RW.compute_rewards(reward_funcs, prompts, completions, columns), device=device).T
     weights = torch.tensor(config.reward_weights or [1.0] * per_func.shape[1], device=device)

@@ -21,6 +21,7 @@ position that *predicted* $a_t$). PPO adds values and reward-model scores
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -104,21 +105,26 @@ def join(query_ids, query_mask, response_ids, response_mask):
 
 @torch.no_grad()
 def sample_responses(model, tokenizer, query_ids, query_mask, *, response_length: int, temperature: float = 1.0,
-                     seed: int = 0, do_sample: bool = True):
+                     seed: int = 0, do_sample: bool = True, group_size: int = 1):
     r"""Sample one response per prompt, $a_t \sim \mathrm{softmax}(z_t/\tau)$ — no top-k, no top-p —
     and cut it after its first EOS (``do_sample=False``: greedy decoding, for evaluation).
 
     ``generate`` draws from the global RNG, so it runs inside ``torch.random.fork_rng`` seeded with
     ``seed``: the caller's random state is untouched and the same seed gives the same responses.
+    ``group_size`` > 1: the rows come in runs of that many copies of one prompt (GRPO's groups); each
+    prompt is then run through the model once and its key/value cache repeated for its copies (the
+    same responses, for about 1/``group_size`` of the prompt's compute; rows that are not such runs, or
+    a model whose ``forward`` takes no cache, are sampled as usual).
     Returns ``(response_ids, response_mask, has_eos)`` with ``T = response_length`` columns.
     """
     sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
     devices = [query_ids.device] if query_ids.device.type == "cuda" else []
+    cached = _shared_prompt_cache(model, query_ids, query_mask, group_size) if group_size > 1 else {}
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         out = model.generate(
             input_ids=query_ids, attention_mask=query_mask, max_new_tokens=response_length,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **sampling, **cached,
         )
     response = out[:, query_ids.shape[1]:]
     if response.shape[1] < response_length:  # every row stopped early: pad to a fixed width
@@ -126,6 +132,30 @@ def sample_responses(model, tokenizer, query_ids, query_mask, *, response_length
                          dtype=response.dtype, device=response.device)
         response = torch.cat([response, pad], dim=1)
     return F.truncate_after_eos(response, tokenizer.eos_token_id, tokenizer.pad_token_id)
+
+
+def _shared_prompt_cache(model, query_ids, query_mask, group_size: int) -> dict:
+    """``{cache argument: cache}`` for ``generate``: every prompt token but the last (which ``generate``
+    runs itself, to get the first logits) run once per group, the cache repeated ``group_size`` times;
+    ``{}`` when the rows are not runs of ``group_size`` identical prompts or the model takes no cache."""
+    b, p = query_ids.shape
+    if b % group_size or p < 2:
+        return {}
+    ids, mask = query_ids.view(-1, group_size, p), query_mask.view(-1, group_size, p)
+    if not (torch.equal(ids, ids[:, :1].expand_as(ids)) and torch.equal(mask, mask[:, :1].expand_as(mask))):
+        return {}
+    name = next((n for n in ("cache", "past_key_values") if n in inspect.signature(model.forward).parameters), None)
+    if name is None:
+        return {}
+    first_ids, first_mask = ids[:, 0, :-1], mask[:, 0, :-1]
+    with torch.no_grad():
+        out = model(input_ids=first_ids, attention_mask=first_mask, position_ids=position_ids_from_mask(first_mask),
+                    use_cache=True, logits_to_keep=1)
+    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+    if not hasattr(cache, "batch_select_indices"):  # a legacy tuple (older transformers): sample as usual
+        return {}
+    cache.batch_select_indices(torch.arange(first_ids.shape[0], device=query_ids.device).repeat_interleave(group_size))
+    return {name: cache}
 
 
 def policy_samples(policy, tokenizer, prompts: list[str], *, response_length: int, temperature: float = 1.0,
