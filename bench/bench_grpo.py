@@ -1,6 +1,6 @@
 """GRPO's effect: held-out exact match per task before and after GRPO from an SFT model, over seeds.
 
-    .venv/bin/python bench/bench_grpo.py [--seeds 0 1 2] [--max-seconds 110] [--notebook]
+    .venv/bin/python bench/bench_grpo.py [--seeds 0 1 2] [--max-seconds 118] [--notebook]
 
 Default: GRPO's effect run (:data:`llmcourse.recipes.GRPO_EFFECT`, issue 20's goal) — the SFT model of
 :data:`llmcourse.recipes.GRPO_SFT_RECIPE` (1,200 SFT steps on fresh problems, built and cached on first
@@ -15,7 +15,7 @@ Held-out = the labs' 200 held-out problems (never trained on by SFT or GRPO), gr
 per task and overall, the SFT model's exact match and GRPO's mean ± std over seeds, each seed's steps,
 training seconds (wall) and CPU seconds. Goal (issue 20): ≥ 0.95 per task in ≤ 120 s on 2 cores — run it on
 an otherwise idle machine with torch's default threads (one per core): the run trains for a fixed *time*, so a
-busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (two threads: 556–582 steps in 110 s) and a
+busy machine or ``OMP_NUM_THREADS=1`` gives it fewer steps (two threads: 671–759 steps in 118 s) and a
 lower score.
 """
 

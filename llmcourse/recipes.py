@@ -152,20 +152,28 @@ finished. Every recipe choice here was made looking at the 200 held-out problems
 validation split)."""
 
 GRPO_EFFECT = dict(LAB_GRPO, learning_rate=3e-4, lr_scheduler_type="linear", max_steps=2000, dynamic_sampling=True,
-                   sampling_batch_size=128, max_sampling_rounds=4)
+                   sampling_batch_size=128, max_sampling_rounds=4, max_seconds=118.0)
 """``GRPOConfig`` settings of GRPO's effect run (``bench/bench_grpo.py``): from :data:`GRPO_SFT_RECIPE`'s model,
 on fresh prompts of the tasks it has not solved (:data:`GRPO_EFFECT_TASKS`, :func:`llmcourse.grpo.lab.effect_rows`),
 DAPO's dynamic sampling (rounds of 16 prompts × 8 until 8 groups with unequal rewards are found, at most 4
-rounds), lr 3e-4 decaying linearly to 0 over 110 s of training (``max_steps`` 2000 is only a cap: the time
-budget ends the run, and the decay with it), exact match the only reward.
+rounds), lr 3e-4 decaying linearly to 0 over 118 s of training (``max_steps`` 2000 is only a cap: the time
+budget ends the run, and the decay with it; the step that crosses 118 s ends by about 118.3, inside the goal's
+120), exact match the only reward.
 
-Measured on 2 idle cores, torch's default 2 threads (2026-12-05, seeds 0–2, ``bench_grpo.py`` run twice, one
-after the other): 0.950 → **0.973 ± 0.016** and → **0.973 ± 0.008**; add, count, max 1.000 in both; reverse
-0.854 → 0.935 ± 0.070 (0.976, 0.854, 0.976: seed 1 did not move it) and → 0.927 ± 0.024; sort 0.92 → 0.947 ±
-0.012 and → 0.953 ± 0.012; 556–582 steps. The goal's ≥ 0.95 per task: met overall and on add, count and max;
-**missed on reverse** in both runs and on sort in one. With twice the time it is met: seeds 1 and 2 at 220 s
-(932 and 942 steps) both 0.995, reverse and sort 1.00. The step is compute, not overhead: HF ``generate`` of
-128 × 10 tokens takes 80 ms, a hand-written KV-cache loop 100 ms, one forward pass over the 128 prompts 35 ms.
+Measured on 2 idle cores, torch's default 2 threads (2026-12-05, seeds 0–2, ``bench_grpo.py`` run one after
+the other, each group's prompt run once when sampling). At 118 s, two runs: 0.950 → **0.983 ± 0.010** and →
+**0.987 ± 0.008**; add, count, max 1.000; **reverse 0.854 → 0.976 ± 0.024** and →
+0.959 ± 0.014; **sort 0.92 → 0.953 ± 0.031** and → 0.980 ± 0.020; 671–759 steps: every task ≥ 0.95 in both. At
+110 s (``--max-seconds 110``), three runs: 0.985 ± 0.015, 0.985 ± 0.005, 0.982 ± 0.013; reverse 0.976, 0.976,
+0.984; sort 0.960, 0.960 and **0.947 ± 0.046** (0.92, 0.92, 1.00: one problem short; count 0.993 in that run),
+660–718 steps — met in two runs of three, hence 118 s. Sort's mean over the 15 seed-runs: 0.960; a held-out
+sort problem is 2 points, and seeds spread from 0.92 to 1.00, so a run's mean of three can still land below
+0.95. Before the prompt was
+shared (every row ran its own prompt; 556–582 steps in the same 110 s), two runs: 0.973 ± 0.016 and ± 0.008,
+reverse 0.935 ± 0.070 and 0.927 ± 0.024 (missed), sort 0.947 and 0.953. With twice the time then (seeds 1 and 2
+at 220 s, 932 and 942 steps) both 0.995, reverse and sort 1.00: the steps were what was missing. The step is
+compute, not overhead: HF ``generate`` of 128 × 10 tokens took 80 ms (a hand-written KV-cache loop 100 ms), of
+which the 128 prompts' forward pass was 35 ms; shared by the 8 copies of each prompt, 44–49 ms.
 
 Screened from this SFT model (seeds 0–2, 110 s, 2 threads; every per-task figure rests on 41–50 problems, one
 problem is 2–2.4 points, and the same recipe moves that much from run to run, so these do not rank the
@@ -175,11 +183,8 @@ recipe 0.983 ± 0.006 (reverse 0.951, sort 0.973); linear from lr 5e-4 0.980 ± 
 0.960); reverse 3× 0.968 (reverse 0.927, sort 0.933); 16 groups per step at lr 4e-4 (about 310 steps) 0.968
 (reverse 0.919, sort 0.940); training prompts of 5–6 numbers only (where the errors are) 0.972 (reverse 0.943,
 sort 0.933); two passes per batch (``num_iterations`` 2, constant lr) 0.942 (sort 0.853); groups of 4 answers
-(16 groups per step, 457–472 steps) 0.983 ± 0.008 (reverse 0.943, sort 0.980). Not tried: computing each
-group's shared prompt once when sampling (the prompt is 22 of a sequence's ~32 tokens; one forward pass over
-128 prompts is 35 of a round's 80 ms), the lever left for more steps in the budget: a probe (16 prompts run once
-with the cache, the cache repeated 8× for ``generate``; transformers 5.25, samples not checked) took a round
-from 79 to 44 ms.
+(16 groups per step, 457–472 steps) 0.983 ± 0.008 (reverse 0.943, sort 0.980). These screens ran before the
+prompt was shared.
 
 From the previous SFT model (add kept distinct: 0.925, reverse 0.951, sort 0.76, add 0; constant lr 3e-4,
 reverse and sort alike), two idle runs: 0.973 ± 0.003 and 0.965 ± 0.005, sort → 0.960 and 0.920, reverse 0.959,

@@ -7,7 +7,8 @@ log-probs of the tokens taken.
 2. :func:`sample_responses` — ``model.generate`` samples with plain temperature sampling
    (``top_k=0``, ``top_p=1``: the policy whose log-probs RL uses is exactly the distribution
    sampled from), then :func:`~llmcourse.rl.functional.truncate_after_eos` cuts each response after
-   its first EOS and builds the response mask;
+   its first EOS and builds the response mask (``group_size``: rows that are G copies of one prompt,
+   GRPO's groups, run the prompt once and share its key/value cache);
 3. :func:`join` — prompt + response as one (B, P + T) batch with ``position_ids`` that follow the
    attention mask (left padding would otherwise shift every position);
 4. :func:`response_logits` / :func:`response_logprobs` — the logits that predicted each response
