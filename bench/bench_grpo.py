@@ -7,7 +7,8 @@ Default: GRPO's effect run (:data:`llmcourse.recipes.GRPO_EFFECT`, issue 20's go
 use), the exact-match checker as the reward, fresh training prompts of the tasks the SFT model has not
 solved (:func:`llmcourse.grpo.lab.effect_rows`), DAPO's dynamic sampling, a learning rate decaying to 0 over
 ``--max-seconds`` of training, as many steps as fit in them (generation + update; evaluation excluded).
-``--notebook``: notebook 08's run instead (:data:`llmcourse.recipes.LAB_GRPO` from the PPO lab's SFT model, on that model's training prompts).
+``--notebook``: notebook 08's run instead (:data:`llmcourse.recipes.LAB_GRPO` from the PPO lab's SFT model, on
+that model's training prompts).
 ``--reward``: reward functions and weights, e.g. ``exact_match:1 position_match:0.5``. ``--sft-steps N``: the
 effect run from a variant of its SFT model trained for N steps (cached apart).
 

@@ -128,7 +128,8 @@ reverse, and a group with no right answer teaches nothing. Tried on seed 0: lr 1
 batch 0.72. GRPO's effect (issue 20's goal) is measured from a better SFT model: :data:`GRPO_EFFECT`."""
 
 GRPO_SFT_RECIPE = dict(template=LAB_TEMPLATE, n_train=3000, n_eval=200, split_seed=0, n_problems=48_000, problem_seed=30_000,
-                       mix=("reverse", "reverse", "sort", "sort", "count", "max", "add"), repeat=("add",), max_steps=1200,
+                       mix=("reverse", "reverse", "sort", "sort", "count", "max", "add"), repeat=("add",),
+                       max_steps=1200,
                        per_device_train_batch_size=16, learning_rate=3e-3, seed=0)
 """The SFT model of GRPO's effect run (:func:`llmcourse.grpo.lab.effect_sft_model_path`): 1,200 steps × 16 on
 ``n_problems`` *fresh* task-world problems (tasks drawn from ``mix``: reverse and sort twice as often), none of
@@ -160,20 +161,19 @@ rounds), lr 3e-4 decaying linearly to 0 over 118 s of training (``max_steps`` 20
 budget ends the run, and the decay with it; the step that crosses 118 s ends by about 118.3, inside the goal's
 120), exact match the only reward.
 
-Measured on 2 idle cores, torch's default 2 threads (2026-12-05, seeds 0–2, ``bench_grpo.py`` run one after
-the other, each group's prompt run once when sampling). At 118 s, two runs: 0.950 → **0.983 ± 0.010** and →
-**0.987 ± 0.008**; add, count, max 1.000; **reverse 0.854 → 0.976 ± 0.024** and →
-0.959 ± 0.014; **sort 0.92 → 0.953 ± 0.031** and → 0.980 ± 0.020; 671–759 steps: every task ≥ 0.95 in both. At
-110 s (``--max-seconds 110``), three runs: 0.985 ± 0.015, 0.985 ± 0.005, 0.982 ± 0.013; reverse 0.976, 0.976,
-0.984; sort 0.960, 0.960 and **0.947 ± 0.046** (0.92, 0.92, 1.00: one problem short; count 0.993 in that run),
-660–718 steps — met in two runs of three, hence 118 s. Sort's mean over the 15 seed-runs: 0.960; a held-out
-sort problem is 2 points, and seeds spread from 0.92 to 1.00, so a run's mean of three can still land below
-0.95. Before the prompt was
-shared (every row ran its own prompt; 556–582 steps in the same 110 s), two runs: 0.973 ± 0.016 and ± 0.008,
-reverse 0.935 ± 0.070 and 0.927 ± 0.024 (missed), sort 0.947 and 0.953. With twice the time then (seeds 1 and 2
-at 220 s, 932 and 942 steps) both 0.995, reverse and sort 1.00: the steps were what was missing. The step is
-compute, not overhead: HF ``generate`` of 128 × 10 tokens took 80 ms (a hand-written KV-cache loop 100 ms), of
-which the 128 prompts' forward pass was 35 ms; shared by the 8 copies of each prompt, 44–49 ms.
+Measured on 2 idle cores, torch's default 2 threads (2026-12-05, seeds 0–2, ``bench_grpo.py`` run one after the
+other, each group's prompt run once when sampling). At 118 s, two runs: 0.950 → **0.983 ± 0.010** and → **0.987 ±
+0.008**; add, count, max 1.000; **reverse 0.854 → 0.976 ± 0.024** and → 0.959 ± 0.014; **sort 0.92 → 0.953 ±
+0.031** and → 0.980 ± 0.020; 671–759 steps: every task ≥ 0.95 in both. At 110 s (``--max-seconds 110``), three
+runs: 0.985 ± 0.015, 0.985 ± 0.005, 0.982 ± 0.013; reverse 0.976, 0.976, 0.984; sort 0.960, 0.960 and **0.947 ±
+0.046** (0.92, 0.92, 1.00: one problem short; count 0.993 in that run), 660–718 steps — met in two runs of three,
+hence 118 s. Sort's mean over the 15 seed-runs: 0.960; a held-out sort problem is 2 points, and seeds spread from
+0.92 to 1.00, so a run's mean of three can still land below 0.95. Before the prompt was shared (every row ran its
+own prompt; 556–582 steps in the same 110 s), two runs: 0.973 ± 0.016 and ± 0.008, reverse 0.935 ± 0.070 and 0.927
+± 0.024 (missed), sort 0.947 and 0.953. With twice the time then (seeds 1 and 2 at 220 s, 932 and 942 steps) both
+0.995, reverse and sort 1.00: the steps were what was missing. The step is compute, not overhead: HF ``generate``
+of 128 × 10 tokens took 80 ms (a hand-written KV-cache loop 100 ms) and one forward pass over the 128 prompts
+alone 35 ms; with each prompt run once for its 8 copies, a round takes 44–49 ms.
 
 Screened from this SFT model (seeds 0–2, 110 s, 2 threads; every per-task figure rests on 41–50 problems, one
 problem is 2–2.4 points, and the same recipe moves that much from run to run, so these do not rank the

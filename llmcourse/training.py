@@ -7,6 +7,7 @@ processes under ``accelerate launch`` / ``torchrun`` — the launcher, not this 
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from pathlib import Path
@@ -113,6 +114,25 @@ def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
         if hasattr(model, "config") and hasattr(model.config, name):
             setattr(model.config, name, 0.0)
     return model
+
+
+def accepts(module: torch.nn.Module, arg: str) -> bool:
+    """True when ``module.forward`` takes a keyword ``arg`` (False when its signature cannot be read)."""
+    try:
+        return arg in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def cache_argument(module: torch.nn.Module) -> str | None:
+    """The name under which ``module.forward`` takes a key/value cache: ``cache`` (transformers ≥ 5.25, where
+    ``past_key_values`` is deprecated) or ``past_key_values`` (earlier); ``None`` when neither."""
+    return next((name for name in ("cache", "past_key_values") if accepts(module, name)), None)
+
+
+def returned_cache(out):
+    """The key/value cache a forward pass with ``use_cache=True`` returned, under either name."""
+    return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
 def require_trainable(model: torch.nn.Module, name: str) -> None:

@@ -47,9 +47,17 @@ def test_groups_share_their_prompt_and_sample_the_same_responses(tokenizer, tiny
     prompts = ["Instruction: Reverse the list.\nInput: 1 2 3 4 5 6\nOutput:", "Instruction: Count the numbers.\nInput: 4\nOutput:",
                "Instruction: Sort the list.\nInput: 9 1 5\nOutput:"]
     q, qm = R.left_pad(R.encode_prompts(tokenizer, [p for p in prompts for _ in range(4)]), tokenizer.pad_token_id)
-    assert set(R._shared_prompt_cache(tiny_model, q, qm, 4)) & {"cache", "past_key_values"}  # the shared path runs
-    alone = R.sample_responses(tiny_model, tokenizer, q, qm, response_length=6, seed=5, do_sample=do_sample)
-    shared = R.sample_responses(tiny_model, tokenizer, q, qm, response_length=6, seed=5, do_sample=do_sample, group_size=4)
+    tokens_run = []  # input tokens the model's forward passes read: the shared path reads each prompt once
+    hook = tiny_model.register_forward_pre_hook(
+        lambda module, args, kwargs: tokens_run.append(kwargs["input_ids"].numel()), with_kwargs=True)
+    try:
+        alone = R.sample_responses(tiny_model, tokenizer, q, qm, response_length=6, seed=5, do_sample=do_sample)
+        n_alone, tokens_run[:] = sum(tokens_run), []
+        shared = R.sample_responses(tiny_model, tokenizer, q, qm, response_length=6, seed=5, do_sample=do_sample,
+                                    group_size=4)
+    finally:
+        hook.remove()
+    assert sum(tokens_run) < n_alone - 2 * q.numel() // 4, (sum(tokens_run), n_alone)  # 3 of 4 prompt copies not run
     for a, b in zip(alone, shared):
         assert a.equal(b)
     if do_sample:  # the samples differ inside a group, so the test sees more than one response per prompt

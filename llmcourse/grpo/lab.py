@@ -71,7 +71,8 @@ def _fresh_problems(n: int, seed: int, mix: Sequence[str], exclude: set,
 
 def _effect_sft_problems(recipe: dict = recipes.GRPO_SFT_RECIPE) -> list[tasks.Problem]:
     held = tasks.split_problems(recipe["n_train"], recipe["n_eval"], seed=recipe["split_seed"])[1]
-    return _fresh_problems(recipe["n_problems"], recipe["problem_seed"], recipe["mix"], set(held), recipe.get("repeat", ()))
+    return _fresh_problems(recipe["n_problems"], recipe["problem_seed"], recipe["mix"], set(held),
+                           recipe.get("repeat", ()))
 
 
 def effect_sft_model_path(progress: bool = False, recipe: dict = recipes.GRPO_SFT_RECIPE) -> Path:

@@ -5,9 +5,9 @@ Every step:
 1. **generate** — draw ``generation_batch_size / num_generations`` prompts, repeat each
    ``num_generations`` ($G$) times (a group, contiguous rows) and sample one completion per row
    with the shared RL layer (:mod:`llmcourse.rl.rollout`: left padding, temperature sampling, cut
-   after EOS, position ids from the mask; each group's prompt run once, its cache shared); with ``dynamic_sampling`` (DAPO), more rounds of fresh
-   prompts until the batch holds only groups whose rewards differ
-   (:func:`generate_dynamic_batch`);
+   after EOS, position ids from the mask; each group's prompt run once, its cache shared); with
+   ``dynamic_sampling`` (DAPO), more rounds of fresh prompts until the batch holds only groups whose
+   rewards differ (:func:`generate_dynamic_batch`);
 2. **reward** — decode the completions and score them with the reward functions
    (:mod:`llmcourse.grpo.rewards`, TRL's ``reward_fn(prompts, completions, **columns)``), summed
    with ``reward_weights``;

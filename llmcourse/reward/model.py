@@ -18,7 +18,6 @@ to the model's own ``logits``.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -64,13 +63,6 @@ def _check_reward_model(model) -> None:
                          "AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)")
 
 
-def _accepts(module: nn.Module, arg: str) -> bool:
-    try:
-        return arg in inspect.signature(module.forward).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def token_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     r"""Per-position values $v_{b,t} = w^\top h_{b,t}$ (float32): what the head would say if the
     sequence ended at $t$. Only the last real position is the reward. Shapes: (B, T), (B, T) -> (B, T)."""
@@ -80,9 +72,9 @@ def token_rewards(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) 
                          "back to the model's own pooled logits")
     backbone = model.base_model
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if _accepts(backbone, "position_ids"):
+    if training.accepts(backbone, "position_ids"):
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    if _accepts(backbone, "use_cache"):
+    if training.accepts(backbone, "use_cache"):
         kwargs["use_cache"] = False
     out = backbone(**kwargs)
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
@@ -105,16 +97,10 @@ def reward_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     return pick(token_rewards(model, input_ids, attention_mask), attention_mask)
 
 
-def _cache_argument(backbone: nn.Module) -> str | None:
-    """The name under which the backbone's ``forward`` takes a key/value cache: ``cache`` (transformers
-    ≥ 5.25, where ``past_key_values`` is deprecated) or ``past_key_values`` (earlier); ``None`` when neither."""
-    return next((name for name in ("cache", "past_key_values") if _accepts(backbone, name)), None)
-
-
 def supports_shared_prompt(model) -> bool:
     """True when the model has a per-token ``score`` head and a backbone that takes a key/value cache
     (decoder-only Hugging Face models: Llama, Mistral, Qwen, GPT-2, …)."""
-    return _score_head(model) is not None and _cache_argument(model.base_model) is not None
+    return _score_head(model) is not None and training.cache_argument(model.base_model) is not None
 
 
 def reward_scores_shared_prompt(model, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
@@ -137,12 +123,12 @@ def reward_scores_shared_prompt(model, prompt_ids: torch.Tensor, prompt_mask: to
         raise ValueError(f"{response_ids.shape[0]} response rows for {b} prompts; expected a multiple (k rows per prompt)")
     backbone, head = model.base_model, _score_head(model)
     prompt_pos = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
-    cache_arg = _cache_argument(backbone)
+    cache_arg = training.cache_argument(backbone)
     if cache_arg is None:
         raise ValueError(f"{type(backbone).__name__}.forward takes no key/value cache (neither `cache` nor "
                          "`past_key_values`); score whole sequences with reward_scores instead")
     out = backbone(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=prompt_pos, use_cache=True)
-    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+    cache = training.returned_cache(out)
     cache.batch_select_indices(torch.arange(b, device=prompt_ids.device).repeat(k))
     full_mask = torch.cat([prompt_mask.repeat(k, 1), response_mask], dim=1)
     positions = (full_mask.long().cumsum(-1) - 1).clamp(min=0)[:, prompt_ids.shape[1]:]

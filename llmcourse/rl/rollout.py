@@ -22,11 +22,11 @@ position that *predicted* $a_t$). PPO adds values and reward-model scores
 
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
 import torch
 
+from llmcourse import training
 from llmcourse.rl import functional as F
 
 __all__ = ["encode_prompts", "pad_sequences", "left_pad", "position_ids_from_mask", "join", "sample_responses",
@@ -145,14 +145,14 @@ def _shared_prompt_cache(model, query_ids, query_mask, group_size: int) -> dict:
     ids, mask = query_ids.view(-1, group_size, p), query_mask.view(-1, group_size, p)
     if not (torch.equal(ids, ids[:, :1].expand_as(ids)) and torch.equal(mask, mask[:, :1].expand_as(mask))):
         return {}
-    name = next((n for n in ("cache", "past_key_values") if n in inspect.signature(model.forward).parameters), None)
+    name = training.cache_argument(model)
     if name is None:
         return {}
     first_ids, first_mask = ids[:, 0, :-1], mask[:, 0, :-1]
     with torch.no_grad():
         out = model(input_ids=first_ids, attention_mask=first_mask, position_ids=position_ids_from_mask(first_mask),
                     use_cache=True, logits_to_keep=1)
-    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+    cache = training.returned_cache(out)
     if not hasattr(cache, "batch_select_indices"):  # a legacy tuple (older transformers): sample as usual
         return {}
     cache.batch_select_indices(torch.arange(first_ids.shape[0], device=query_ids.device).repeat_interleave(group_size))
